@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs whatever tpbench needs that this Debian 12 machine lacks. Idempotent: a package
+# already installed is not touched, and nothing is fetched when nothing is missing.
+# Works as root or through sudo.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libopenmpi-dev openmpi-bin          # MPI: the launcher and the CPU communicator
+  libopenblas-dev                     # CBLAS through FindBLAS (BLA_VENDOR picks another)
+  nlohmann-json3-dev libcli11-dev libfmt-dev
+  libgtest-dev googletest libbenchmark-dev
+  python3 python3-numpy               # test helpers (trace and results readers)
+)
+if [[ "${TPB_WITH_TORCH:-0}" == 1 ]]; then
+  packages+=(python3-torch)           # the independent reference implementation
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=()
+if ((EUID != 0)); then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

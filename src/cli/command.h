@@ -1,0 +1,39 @@
+// A tpbench subcommand: its flags, the checks it can make from the command line alone,
+// and what it runs on every rank.
+//
+// validate() runs before any rank starts (in the launching process, with the world size
+// that will be launched) and again on every rank before MPI starts, so bad input fails
+// fast, once, and never leaves a rank waiting in a collective.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tpb {
+
+class Communicator;
+
+struct RunContext {
+  Communicator& world;
+  bool is_root() const;
+};
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  virtual std::string name() const = 0;
+  virtual std::string description() const = 0;
+  virtual void add_flags(CLI::App& sub) = 0;
+  // Throws UsageError naming the values.
+  virtual void validate(int world_size) const {}
+  // Returns the process exit status.
+  virtual int run(RunContext& ctx) = 0;
+};
+
+// Every subcommand, in --help order.
+std::vector<std::unique_ptr<Command>> make_commands();
+
+}  // namespace tpb

@@ -1,0 +1,17 @@
+#include "cli/command.h"
+
+#include "comm/communicator.h"
+
+namespace tpb {
+
+bool RunContext::is_root() const { return world.rank() == 0; }
+
+std::unique_ptr<Command> make_mesh_command();
+
+std::vector<std::unique_ptr<Command>> make_commands() {
+  std::vector<std::unique_ptr<Command>> cmds;
+  cmds.push_back(make_mesh_command());
+  return cmds;
+}
+
+}  // namespace tpb

@@ -1,0 +1,84 @@
+#include "cli/launcher.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "base/error.h"
+
+namespace tpb {
+
+namespace {
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : fallback;
+}
+
+bool env_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v;
+}
+
+}  // namespace
+
+LaunchEnv read_launch_env() {
+  LaunchEnv e;
+  // Open MPI's mpirun, then PMI-style launchers (MPICH's hydra, Slurm's srun).
+  if (env_set("OMPI_COMM_WORLD_SIZE")) {
+    e.under_launcher = true;
+    e.rank = env_int("OMPI_COMM_WORLD_RANK", 0);
+    e.world_size = env_int("OMPI_COMM_WORLD_SIZE", 1);
+  } else if (env_set("PMI_SIZE")) {
+    e.under_launcher = true;
+    e.rank = env_int("PMI_RANK", 0);
+    e.world_size = env_int("PMI_SIZE", 1);
+  } else if (env_set("PMIX_RANK")) {
+    e.under_launcher = true;
+    e.rank = env_int("PMIX_RANK", 0);
+    e.world_size = env_int("SLURM_NTASKS", 1);
+  }
+  return e;
+}
+
+std::string self_executable() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  TPB_CHECK(!ec, "cannot resolve /proc/self/exe: {}", ec.message());
+  return p.string();
+}
+
+std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args) {
+  std::string mpirun = TPB_MPIEXEC;
+  if (mpirun.empty() || !std::filesystem::exists(mpirun)) mpirun = "mpirun";
+  std::vector<std::string> cmd = {mpirun, "-np", std::to_string(nproc), "--oversubscribe"};
+  if (geteuid() == 0) cmd.push_back("--allow-run-as-root");
+  // One BLAS thread per rank's share of the cores, unless the user chose.
+  if (!env_set("OPENBLAS_NUM_THREADS")) {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned per_rank = std::max(1u, cores / static_cast<unsigned>(nproc));
+    cmd.insert(cmd.end(), {"-x", "OPENBLAS_NUM_THREADS=" + std::to_string(per_rank)});
+  } else {
+    cmd.insert(cmd.end(), {"-x", "OPENBLAS_NUM_THREADS"});
+  }
+  // Ranks over-subscribing the cores must not bind to one core each.
+  if (static_cast<unsigned>(nproc) > std::thread::hardware_concurrency())
+    cmd.insert(cmd.end(), {"--bind-to", "none"});
+  cmd.insert(cmd.end(), self_args.begin(), self_args.end());
+  return cmd;
+}
+
+void exec_command(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execvp(args[0], args.data());
+  TPB_CHECK(false, "cannot start {}: {} (is openmpi-bin installed? scripts/setup.sh installs it)",
+            argv[0], std::strerror(errno));
+}
+
+}  // namespace tpb

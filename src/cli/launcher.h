@@ -1,0 +1,30 @@
+// Launching ranks: `tpbench --nproc N <command>` re-executes itself under Open MPI's
+// mpirun (as torchrun does for PyTorch); under mpirun already, or with N = 1, it runs
+// in place.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tpb {
+
+struct LaunchEnv {
+  bool under_launcher = false;  // started by mpirun/srun (PMIx or Open MPI variables set)
+  int rank = 0;                 // from the launcher's variables, before MPI starts
+  int world_size = 1;
+};
+
+LaunchEnv read_launch_env();
+
+// The mpirun command line that runs `self_args` on n ranks: oversubscription allowed (more
+// ranks than cores), run-as-root allowed when we are root, and OPENBLAS_NUM_THREADS set so
+// the ranks share the cores instead of each spawning a thread per core.
+std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args);
+
+// Replaces this process with mpirun; returns only by throwing when exec fails.
+[[noreturn]] void exec_command(const std::vector<std::string>& argv);
+
+// Absolute path of the running executable.
+std::string self_executable();
+
+}  // namespace tpb

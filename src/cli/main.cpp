@@ -1,0 +1,116 @@
+// tpbench entry point: parse the command line, launch ranks when asked (--nproc), start
+// MPI, run one subcommand. The only place that catches errors: a rank that fails aborts the
+// whole job, so no other rank is left waiting in a collective.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "base/error.h"
+#include "cli/command.h"
+#include "cli/launcher.h"
+#include "comm/mpi/mpi_communicator.h"
+
+namespace {
+
+constexpr int kUsageExit = 2;
+
+const char* kAbout =
+    "tpbench: tensor-parallel x data-parallel training, measured honestly.\n"
+    "\n"
+    "Run N ranks with `tpbench --nproc N <command> ...` (starts Open MPI's mpirun for you),\n"
+    "or under your own launcher: `mpirun -np N tpbench <command> ...`.";
+
+// The first word that is neither an option nor an option's value, if it names no command.
+std::string unknown_command(int argc, char** argv,
+                            const std::vector<std::unique_ptr<tpb::Command>>& commands) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--nproc") {
+      ++i;  // its value
+      continue;
+    }
+    if (a.starts_with("-")) continue;
+    for (const auto& c : commands)
+      if (c->name() == a) return "";
+    return a;
+  }
+  return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const tpb::LaunchEnv env = tpb::read_launch_env();
+  const bool print_errors = env.rank == 0;
+
+  CLI::App app{kAbout, "tpbench"};
+  app.require_subcommand(1);
+  int nproc = 0;
+  app.add_option("--nproc", nproc,
+                 "number of ranks to launch (through mpirun); default: the launcher's, or 1")
+      ->check(CLI::Range(1, 4096));
+  auto commands = tpb::make_commands();
+  tpb::Command* chosen = nullptr;
+  for (auto& cmd : commands) {
+    CLI::App* sub = app.add_subcommand(cmd->name(), cmd->description());
+    cmd->add_flags(*sub);
+    sub->callback([&chosen, c = cmd.get()] { chosen = c; });
+  }
+
+  // CLI11 says only "A subcommand is required" for a misspelt command; name it instead.
+  if (const std::string unknown = unknown_command(argc, argv, commands); !unknown.empty()) {
+    if (print_errors) {
+      std::string known;
+      for (const auto& c : commands) known += (known.empty() ? "" : ", ") + c->name();
+      fmt::print(stderr, "tpbench: error: unknown command '{}' (commands: {})\n", unknown, known);
+    }
+    return kUsageExit;
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Deterministic on every rank: one rank prints it. --help exits 0.
+    if (print_errors || e.get_exit_code() == 0) return app.exit(e);
+    return e.get_exit_code() == 0 ? 0 : kUsageExit;
+  }
+
+  // Checks that need only the command line and the world size, before any rank starts.
+  const int world_size = env.under_launcher ? env.world_size : (nproc > 0 ? nproc : 1);
+  try {
+    if (env.under_launcher && nproc > 0 && nproc != env.world_size)
+      tpb::usage_error("--nproc {} but the launcher started {} ranks", nproc, env.world_size);
+    chosen->validate(world_size);
+  } catch (const tpb::Error& e) {
+    if (print_errors) fmt::print(stderr, "tpbench {}: error: {}\n", chosen->name(), e.what());
+    return kUsageExit;
+  }
+
+  if (!env.under_launcher && world_size > 1) {
+    try {
+      std::vector<std::string> self = {tpb::self_executable()};
+      self.insert(self.end(), argv + 1, argv + argc);
+      tpb::exec_command(tpb::mpirun_command(world_size, self));
+    } catch (const tpb::Error& e) {
+      fmt::print(stderr, "tpbench: error: {}\n", e.what());
+      return 1;
+    }
+  }
+
+  tpb::MpiRuntime mpi(&argc, &argv);
+  int rank = 0;
+  try {
+    auto world = tpb::MpiCommunicator::world();
+    rank = world->rank();
+    tpb::RunContext ctx{*world};
+    const int status = chosen->run(ctx);
+    std::fflush(stdout);
+    return status;
+  } catch (const std::exception& e) {
+    // Only this rank may know: say which rank and why, then end every rank of the job.
+    fmt::print(stderr, "[rank {}] tpbench {}: error: {}\n", rank, chosen->name(), e.what());
+    std::fflush(stderr);
+    tpb::MpiRuntime::abort_world(1);
+  }
+}

@@ -1,0 +1,98 @@
+// Communicator: the one runtime interface for collectives. Every layer above (parallel
+// linear layers, data parallelism, the benchmarks) talks to this, never to MPI or NCCL.
+//
+// Public calls validate their arguments (counts that fit, counts a collective can split,
+// roots in range), time themselves and append a CommRecord to the shared CommLog, then
+// hand over to the backend's do_* implementation. Backends (MPI now; NCCL later) only move
+// bytes. Buffers are raw pointers + element count + DType so that comm depends on base
+// only; the fp32 span overloads are conveniences over the same calls.
+//
+// Semantics (NCCL's, so both backends agree):
+//   all_reduce       recv[i] = op over ranks of send[i]; send == recv is in place.
+//   all_gather       recv = concat over ranks of send (send_count each); in place when
+//                    send == recv + rank * send_count.
+//   all_gather_v     as all_gather with counts[r] elements from rank r.
+//   reduce_scatter   recv (recv_count) = op over ranks of send[rank*recv_count, ...);
+//                    in place when recv == send + rank * recv_count.
+//   reduce_scatter_v as reduce_scatter with counts[r] elements to rank r.
+//   broadcast        buf on every rank = buf on root.
+// ReduceOp::avg is the sum divided by the group size.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/dtype.h"
+#include "comm/comm_log.h"
+
+namespace tpb {
+
+enum class ReduceOp { sum, avg, max };
+std::string_view reduce_op_name(ReduceOp op);
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Short name of the group ("world", "tp", "dp") and its id in the log.
+  const std::string& name() const { return log_->group(group_id_).name; }
+  int32_t group_id() const { return group_id_; }
+  CommLog& log() { return *log_; }
+  const CommLog& log() const { return *log_; }
+  // World ranks of this group's members, in group-rank order.
+  const std::vector<int>& world_ranks() const { return log_->group(group_id_).world_ranks; }
+
+  void all_reduce(const void* send, void* recv, size_t count, DType dtype, ReduceOp op);
+  void all_gather(const void* send, void* recv, size_t send_count, DType dtype);
+  void all_gather_v(const void* send, void* recv, std::span<const int64_t> counts, DType dtype);
+  void reduce_scatter(const void* send, void* recv, size_t recv_count, DType dtype, ReduceOp op);
+  void reduce_scatter_v(const void* send, void* recv, std::span<const int64_t> counts,
+                        DType dtype, ReduceOp op);
+  void broadcast(void* buf, size_t count, DType dtype, int root);
+  void barrier();
+
+  // fp32 conveniences. The span sizes must agree with the group size: all_gather's out is
+  // size() * in; reduce_scatter's in is size() * out (a count that does not split evenly is
+  // an error naming both sizes).
+  void all_reduce(std::span<float> data, ReduceOp op);
+  void all_gather(std::span<const float> in, std::span<float> out);
+  void reduce_scatter(std::span<const float> in, std::span<float> out, ReduceOp op);
+  void broadcast(std::span<float> data, int root);
+
+  // Ranks with the same color form a new group, ordered by key (then by rank). The child
+  // shares this communicator's CommLog and is recorded there under `name`.
+  std::unique_ptr<Communicator> split(int color, int key, const std::string& name);
+
+ protected:
+  Communicator() = default;
+  // Backends call this once they know their rank, size and members.
+  void attach_log(std::shared_ptr<CommLog> log, CommGroupInfo info);
+  std::shared_ptr<CommLog> shared_log() const { return log_; }
+
+  virtual void do_all_reduce(const void* send, void* recv, size_t count, DType dtype,
+                             ReduceOp op) = 0;
+  virtual void do_all_gather(const void* send, void* recv, size_t send_count, DType dtype) = 0;
+  virtual void do_all_gather_v(const void* send, void* recv, std::span<const int64_t> counts,
+                               DType dtype) = 0;
+  virtual void do_reduce_scatter(const void* send, void* recv, size_t recv_count, DType dtype,
+                                 ReduceOp op) = 0;
+  virtual void do_reduce_scatter_v(const void* send, void* recv, std::span<const int64_t> counts,
+                                   DType dtype, ReduceOp op) = 0;
+  virtual void do_broadcast(void* buf, size_t count, DType dtype, int root) = 0;
+  virtual void do_barrier() = 0;
+  virtual std::unique_ptr<Communicator> do_split(int color, int key, const std::string& name) = 0;
+
+ private:
+  void check_counts(std::span<const int64_t> counts, const char* op) const;
+  void record(CommOp op, size_t bytes, int64_t start_ns);
+
+  std::shared_ptr<CommLog> log_;
+  int32_t group_id_ = -1;
+};
+
+}  // namespace tpb

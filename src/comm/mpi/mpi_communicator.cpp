@@ -1,0 +1,183 @@
+#include "comm/mpi/mpi_communicator.h"
+
+#include <cstring>
+
+#include "base/error.h"
+
+namespace tpb {
+
+namespace {
+
+// Turns an MPI return code into a tpb::Error naming the call (communicators are set to
+// MPI_ERRORS_RETURN, so errors come back here instead of aborting silently).
+void check_mpi(int rc, const char* call) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  TPB_CHECK(rc == MPI_SUCCESS, "{} failed: {}", call, std::string(text, static_cast<size_t>(len)));
+}
+
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::f32: return MPI_FLOAT;
+    case DType::i32: return MPI_INT;
+    case DType::bf16: return MPI_UINT16_T;  // moved as bits; reductions refused below
+  }
+  return MPI_DATATYPE_NULL;
+}
+
+MPI_Op mpi_op(ReduceOp op, DType t, const char* call) {
+  TPB_CHECK(t != DType::bf16, "{}: the MPI backend has no bf16 reduction ({})", call,
+            reduce_op_name(op));
+  return op == ReduceOp::max ? MPI_MAX : MPI_SUM;
+}
+
+// avg = sum / n, applied after the sum (MPI has no average op).
+void finish_avg(void* data, size_t count, DType t, ReduceOp op, int n) {
+  if (op != ReduceOp::avg || n == 1) return;
+  TPB_CHECK(t == DType::f32, "avg reduction needs fp32, got {}", dtype_name(t));
+  float* p = static_cast<float*>(data);
+  const float inv = 1.0f / static_cast<float>(n);
+  for (size_t i = 0; i < count; ++i) p[i] *= inv;
+}
+
+}  // namespace
+
+MpiRuntime::MpiRuntime(int* argc, char*** argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  TPB_CHECK(!initialized, "MPI is already initialised: construct one MpiRuntime per process");
+  check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &thread_level_), "MPI_Init_thread");
+  // Errors come back as codes, which check_mpi turns into exceptions with the text.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+MpiRuntime::~MpiRuntime() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+std::string MpiRuntime::library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(text, &len);
+  std::string s(text, static_cast<size_t>(len));
+  if (auto nl = s.find_first_of(",\n"); nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+void MpiRuntime::abort_world(int status) {
+  MPI_Abort(MPI_COMM_WORLD, status);
+  std::abort();  // MPI_Abort does not return; this keeps [[noreturn]] honest
+}
+
+std::unique_ptr<MpiCommunicator> MpiCommunicator::world() {
+  return std::unique_ptr<MpiCommunicator>(
+      new MpiCommunicator(MPI_COMM_WORLD, false, std::make_shared<CommLog>(), "world"));
+}
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned, std::shared_ptr<CommLog> log,
+                                 const std::string& name)
+    : comm_(comm), owned_(owned) {
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+  check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+  // Members by world rank, for logs and traces.
+  CommGroupInfo info{name, size_, rank_, std::vector<int>(static_cast<size_t>(size_))};
+  int world_rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  check_mpi(MPI_Allgather(&world_rank, 1, MPI_INT, info.world_ranks.data(), 1, MPI_INT, comm_),
+            "MPI_Allgather(world ranks)");
+  attach_log(std::move(log), std::move(info));
+  counts_.resize(static_cast<size_t>(size_));
+  displs_.resize(static_cast<size_t>(size_));
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (owned_ && !finalized) MPI_Comm_free(&comm_);
+}
+
+void MpiCommunicator::do_all_reduce(const void* send, void* recv, size_t count, DType dtype,
+                                    ReduceOp op) {
+  const void* src = send == recv ? MPI_IN_PLACE : send;
+  check_mpi(MPI_Allreduce(src, recv, static_cast<int>(count), mpi_type(dtype),
+                          mpi_op(op, dtype, "all_reduce"), comm_),
+            "MPI_Allreduce");
+  finish_avg(recv, count, dtype, op, size_);
+}
+
+void MpiCommunicator::do_all_gather(const void* send, void* recv, size_t send_count, DType dtype) {
+  const size_t esize = dtype_size(dtype);
+  const bool in_place =
+      send == static_cast<const char*>(recv) + static_cast<size_t>(rank_) * send_count * esize;
+  check_mpi(MPI_Allgather(in_place ? MPI_IN_PLACE : send, static_cast<int>(send_count),
+                          mpi_type(dtype), recv, static_cast<int>(send_count), mpi_type(dtype),
+                          comm_),
+            "MPI_Allgather");
+}
+
+void MpiCommunicator::do_all_gather_v(const void* send, void* recv, std::span<const int64_t> counts,
+                                      DType dtype) {
+  int offset = 0;
+  for (int r = 0; r < size_; ++r) {
+    counts_[static_cast<size_t>(r)] = static_cast<int>(counts[static_cast<size_t>(r)]);
+    displs_[static_cast<size_t>(r)] = offset;
+    offset += counts_[static_cast<size_t>(r)];
+  }
+  const char* mine = static_cast<const char*>(recv) +
+                     static_cast<size_t>(displs_[static_cast<size_t>(rank_)]) * dtype_size(dtype);
+  check_mpi(MPI_Allgatherv(send == mine ? MPI_IN_PLACE : send, counts_[static_cast<size_t>(rank_)],
+                           mpi_type(dtype), recv, counts_.data(), displs_.data(), mpi_type(dtype),
+                           comm_),
+            "MPI_Allgatherv");
+}
+
+void MpiCommunicator::do_reduce_scatter(const void* send, void* recv, size_t recv_count,
+                                        DType dtype, ReduceOp op) {
+  const size_t bytes = recv_count * dtype_size(dtype);
+  const bool in_place = recv == static_cast<const char*>(send) + static_cast<size_t>(rank_) * bytes;
+  if (in_place) {
+    // MPI's in-place form leaves the result at the start of the buffer; NCCL's (ours) at
+    // this rank's offset. The input is consumed either way, so reduce then move.
+    void* buf = const_cast<void*>(send);
+    check_mpi(MPI_Reduce_scatter_block(MPI_IN_PLACE, buf, static_cast<int>(recv_count),
+                                       mpi_type(dtype), mpi_op(op, dtype, "reduce_scatter"), comm_),
+              "MPI_Reduce_scatter_block");
+    if (rank_ != 0) std::memmove(recv, buf, bytes);
+  } else {
+    check_mpi(MPI_Reduce_scatter_block(send, recv, static_cast<int>(recv_count), mpi_type(dtype),
+                                       mpi_op(op, dtype, "reduce_scatter"), comm_),
+              "MPI_Reduce_scatter_block");
+  }
+  finish_avg(recv, recv_count, dtype, op, size_);
+}
+
+void MpiCommunicator::do_reduce_scatter_v(const void* send, void* recv,
+                                          std::span<const int64_t> counts, DType dtype,
+                                          ReduceOp op) {
+  for (int r = 0; r < size_; ++r)
+    counts_[static_cast<size_t>(r)] = static_cast<int>(counts[static_cast<size_t>(r)]);
+  TPB_CHECK(send != recv || send == nullptr, "reduce_scatter_v: in-place use is not supported");
+  check_mpi(MPI_Reduce_scatter(send, recv, counts_.data(), mpi_type(dtype),
+                               mpi_op(op, dtype, "reduce_scatter_v"), comm_),
+            "MPI_Reduce_scatter");
+  finish_avg(recv, static_cast<size_t>(counts[static_cast<size_t>(rank_)]), dtype, op, size_);
+}
+
+void MpiCommunicator::do_broadcast(void* buf, size_t count, DType dtype, int root) {
+  check_mpi(MPI_Bcast(buf, static_cast<int>(count), mpi_type(dtype), root, comm_), "MPI_Bcast");
+}
+
+void MpiCommunicator::do_barrier() { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+std::unique_ptr<Communicator> MpiCommunicator::do_split(int color, int key, const std::string& name) {
+  MPI_Comm child = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split(comm_, color, key, &child), "MPI_Comm_split");
+  return std::unique_ptr<Communicator>(new MpiCommunicator(child, true, shared_log(), name));
+}
+
+}  // namespace tpb

@@ -1,0 +1,69 @@
+// The MPI backend of Communicator, and the process-wide MPI runtime.
+//
+// MpiRuntime initialises MPI (asking for MPI_THREAD_MULTIPLE, so a later communication
+// thread can overlap gradient reduction with backward) and finalises it on destruction;
+// main() owns exactly one. abort_world() ends every rank of the job: main() calls it when
+// a rank fails in a way other ranks cannot know about, so nobody is left hanging.
+#pragma once
+
+#include <mpi.h>
+
+#include <memory>
+#include <string>
+
+#include "comm/communicator.h"
+
+namespace tpb {
+
+class MpiRuntime {
+ public:
+  MpiRuntime(int* argc, char*** argv);
+  ~MpiRuntime();
+  MpiRuntime(const MpiRuntime&) = delete;
+  MpiRuntime& operator=(const MpiRuntime&) = delete;
+
+  int thread_level() const { return thread_level_; }
+  // "Open MPI v4.1.4, ..." as the library reports it.
+  static std::string library_version();
+  [[noreturn]] static void abort_world(int status);
+
+ private:
+  int thread_level_ = 0;
+};
+
+class MpiCommunicator final : public Communicator {
+ public:
+  // The communicator of every rank of the job, named "world", with a fresh CommLog.
+  static std::unique_ptr<MpiCommunicator> world();
+
+  ~MpiCommunicator() override;
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  MPI_Comm handle() const { return comm_; }
+
+ protected:
+  void do_all_reduce(const void* send, void* recv, size_t count, DType dtype, ReduceOp op) override;
+  void do_all_gather(const void* send, void* recv, size_t send_count, DType dtype) override;
+  void do_all_gather_v(const void* send, void* recv, std::span<const int64_t> counts,
+                       DType dtype) override;
+  void do_reduce_scatter(const void* send, void* recv, size_t recv_count, DType dtype,
+                         ReduceOp op) override;
+  void do_reduce_scatter_v(const void* send, void* recv, std::span<const int64_t> counts,
+                           DType dtype, ReduceOp op) override;
+  void do_broadcast(void* buf, size_t count, DType dtype, int root) override;
+  void do_barrier() override;
+  std::unique_ptr<Communicator> do_split(int color, int key, const std::string& name) override;
+
+ private:
+  MpiCommunicator(MPI_Comm comm, bool owned, std::shared_ptr<CommLog> log, const std::string& name);
+
+  MPI_Comm comm_;
+  bool owned_;  // MPI_Comm_free on destruction (not for MPI_COMM_WORLD)
+  int rank_ = 0;
+  int size_ = 1;
+  // Per-call scratch for the v-collectives' int counts and displacements.
+  std::vector<int> counts_;
+  std::vector<int> displs_;
+};
+
+}  // namespace tpb
