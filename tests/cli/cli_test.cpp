@@ -1,0 +1,105 @@
+// Runs the real tpbench binary as a user would, under a time limit, and checks its output
+// and exit status.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include "base/clock.h"
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+  double seconds = 0;
+};
+
+// Runs `args` through the shell with a 60 s limit (a hang fails instead of blocking ctest).
+Result run(const std::string& args) {
+  const std::string cmd = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 60 " +
+                          args + " 2>&1";
+  Result r;
+  const int64_t t0 = tpb::now_ns();
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int raw = pclose(p);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+  r.seconds = tpb::seconds_between(t0, tpb::now_ns());
+  return r;
+}
+
+const std::string kExe = TPB_EXE;
+
+int count(const std::string& s, const std::string& what) {
+  int n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(Cli, MeshPrintsGroupsThenOneLinePerRank) {
+  const Result r = run(kExe + " --nproc 4 mesh --tp 2");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output,
+            "[[0, 1], [2, 3]]\n"
+            "[rank 0/4] [tp:0/2][dp:0/2]\n"
+            "[rank 1/4] [tp:1/2][dp:0/2]\n"
+            "[rank 2/4] [tp:0/2][dp:1/2]\n"
+            "[rank 3/4] [tp:1/2][dp:1/2]\n");
+}
+
+TEST(Cli, MeshUnderMpirunAndWithoutLauncher) {
+  const Result a = run(std::string(TPB_MPIRUN) + " -np 2 --oversubscribe " + kExe + " mesh --tp 1");
+  ASSERT_EQ(a.status, 0) << a.output;
+  EXPECT_EQ(a.output, "[[0], [1]]\n[rank 0/2] [tp:0/1][dp:0/2]\n[rank 1/2] [tp:0/1][dp:1/2]\n");
+  const Result b = run(kExe + " mesh");
+  ASSERT_EQ(b.status, 0) << b.output;
+  EXPECT_EQ(b.output, "[[0]]\n[rank 0/1] [tp:0/1][dp:0/1]\n");
+}
+
+struct BadInput {
+  std::string args;  // the whole command line
+  std::string message;  // must appear exactly once
+};
+
+void PrintTo(const BadInput& b, std::ostream* os) { *os << b.args; }
+
+class CliBadInput : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(CliBadInput, ExitsNonZeroFastWithOneMessage) {
+  const Result r = run(GetParam().args);
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_NE(r.status, 124) << "timed out (a rank hung): " << r.output;
+  EXPECT_LT(r.seconds, 10.0) << r.output;
+  EXPECT_EQ(count(r.output, GetParam().message), 1) << r.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Launcher, CliBadInput,
+    ::testing::Values(
+        BadInput{kExe + " " + "--nproc 4 mesh --tp 3", "--tp 3 does not divide the world size 4"},
+        BadInput{kExe + " " + "--nproc 2 mesh --tp 4", "--tp 4 is larger than the world size 2"},
+        BadInput{kExe + " " + "--nproc 2 mesh --tp 0", "--tp must be >= 1, got 0"},
+        BadInput{kExe + " " + "--nproc 2 mesh --tp -3", "--tp must be >= 1, got -3"},
+        BadInput{kExe + " " + "--nproc 0 mesh", "--nproc: Value 0 not in range"},
+        BadInput{kExe + " " + "--nproc 2 frobnicate", "unknown command 'frobnicate'"},
+        BadInput{kExe + " " + "mesh --bogus 1", "--bogus"},
+        BadInput{kExe + " " + "mesh --tp two", "--tp = two"}));
+
+// Under the user's own mpirun every rank validates; rank 0 alone prints.
+INSTANTIATE_TEST_SUITE_P(
+    Mpirun, CliBadInput,
+    ::testing::Values(
+        BadInput{std::string(TPB_MPIRUN) + " -np 3 --oversubscribe " + kExe + " mesh --tp 2",
+                 "--tp 2 does not divide the world size 3"},
+        BadInput{std::string(TPB_MPIRUN) + " -np 2 --oversubscribe " + kExe + " --nproc 4 mesh",
+                 "--nproc 4 but the launcher started 2 ranks"},
+        BadInput{std::string(TPB_MPIRUN) + " -np 2 --oversubscribe " + kExe + " mesh --tp",
+                 "--tp"}));
+
+}  // namespace
