@@ -1,6 +1,6 @@
 // Element types. fp32 is implemented everywhere; i32 holds token ids; bf16 is reserved for
-// the CUDA backend's mixed precision and for collectives (the communicator takes a DType
-// with every buffer).
+// the CUDA backend's mixed precision and for collectives. i64, f64 and u8 exist for the
+// communicator's bookkeeping (gathering timestamps, timings and serialised traces).
 #pragma once
 
 #include <cstddef>
@@ -8,11 +8,28 @@
 
 namespace tpb {
 
-enum class DType { f32, bf16, i32 };
+enum class DType { f32, bf16, i32, i64, f64, u8 };
 
-constexpr size_t dtype_size(DType t) { return t == DType::bf16 ? 2 : 4; }
+constexpr size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::bf16: return 2;
+    case DType::i64:
+    case DType::f64: return 8;
+    case DType::u8: return 1;
+    default: return 4;
+  }
+}
+
 constexpr std::string_view dtype_name(DType t) {
-  return t == DType::f32 ? "fp32" : t == DType::bf16 ? "bf16" : "int32";
+  switch (t) {
+    case DType::f32: return "fp32";
+    case DType::bf16: return "bf16";
+    case DType::i32: return "int32";
+    case DType::i64: return "int64";
+    case DType::f64: return "fp64";
+    case DType::u8: return "uint8";
+  }
+  return "?";
 }
 
 }  // namespace tpb

@@ -7,10 +7,12 @@ namespace tpb {
 bool RunContext::is_root() const { return world.rank() == 0; }
 
 std::unique_ptr<Command> make_mesh_command();
+std::unique_ptr<Command> make_linear_command();
 
 std::vector<std::unique_ptr<Command>> make_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
   cmds.push_back(make_mesh_command());
+  cmds.push_back(make_linear_command());
   return cmds;
 }
 

@@ -55,7 +55,8 @@ std::string self_executable() {
 std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args) {
   std::string mpirun = TPB_MPIEXEC;
   if (mpirun.empty() || !std::filesystem::exists(mpirun)) mpirun = "mpirun";
-  std::vector<std::string> cmd = {mpirun, "-np", std::to_string(nproc), "--oversubscribe"};
+  // -q: the ranks print their own errors; mpirun's banner about a non-zero exit adds nothing.
+  std::vector<std::string> cmd = {mpirun, "-q", "-np", std::to_string(nproc), "--oversubscribe"};
   if (geteuid() == 0) cmd.push_back("--allow-run-as-root");
   // One BLAS thread per rank's share of the cores, unless the user chose.
   if (!env_set("OPENBLAS_NUM_THREADS")) {

@@ -21,22 +21,31 @@ void check_mpi(int rc, const char* call) {
 MPI_Datatype mpi_type(DType t) {
   switch (t) {
     case DType::f32: return MPI_FLOAT;
-    case DType::i32: return MPI_INT;
+    case DType::i32: return MPI_INT32_T;
+    case DType::i64: return MPI_INT64_T;
+    case DType::f64: return MPI_DOUBLE;
+    case DType::u8: return MPI_UINT8_T;
     case DType::bf16: return MPI_UINT16_T;  // moved as bits; reductions refused below
   }
   return MPI_DATATYPE_NULL;
 }
 
 MPI_Op mpi_op(ReduceOp op, DType t, const char* call) {
-  TPB_CHECK(t != DType::bf16, "{}: the MPI backend has no bf16 reduction ({})", call,
-            reduce_op_name(op));
+  TPB_CHECK(t != DType::bf16 && t != DType::u8, "{}: the MPI backend has no {} reduction ({})",
+            call, dtype_name(t), reduce_op_name(op));
   return op == ReduceOp::max ? MPI_MAX : MPI_SUM;
 }
 
 // avg = sum / n, applied after the sum (MPI has no average op).
 void finish_avg(void* data, size_t count, DType t, ReduceOp op, int n) {
   if (op != ReduceOp::avg || n == 1) return;
-  TPB_CHECK(t == DType::f32, "avg reduction needs fp32, got {}", dtype_name(t));
+  TPB_CHECK(t == DType::f32 || t == DType::f64, "avg reduction needs fp32 or fp64, got {}",
+            dtype_name(t));
+  if (t == DType::f64) {
+    double* p = static_cast<double*>(data);
+    for (size_t i = 0; i < count; ++i) p[i] /= n;
+    return;
+  }
   float* p = static_cast<float*>(data);
   const float inv = 1.0f / static_cast<float>(n);
   for (size_t i = 0; i < count; ++i) p[i] *= inv;

@@ -1,0 +1,157 @@
+// `tpbench linear`: the seed's row-wise vs column-wise linear-layer benchmark, with correct
+// gradients, honest timing (every rank, wait split from transfer), --verify against the
+// serial layer and --profile traces.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "cli/command.h"
+#include "comm/mpi/mpi_communicator.h"
+#include "linear/linear_report.h"
+#include "profile/chrome_trace.h"
+#include "report/atomic_file.h"
+
+namespace tpb {
+
+namespace {
+
+constexpr double kVerifyTolerance = 1e-5;
+
+const char* kNaming =
+    "Naming (the seed's words vs the field's), for W stored [out, in] as in PyTorch:\n"
+    "  --mode row    splits W's rows = output features: Megatron ColumnParallelLinear,\n"
+    "                PyTorch ColwiseParallel. all_gather of outputs forward, all_reduce of\n"
+    "                the input gradient backward.\n"
+    "  --mode column splits W's columns = input features: Megatron RowParallelLinear,\n"
+    "                PyTorch RowwiseParallel. all_reduce of partial outputs forward.\n";
+
+// Writes this mode's per-rank trace (every rank) and the merged trace of all ranks
+// (rank 0), after timing. Collective.
+void write_traces(const LinearRun& run, Communicator& world, const std::string& out_dir) {
+  // Common origin: the earliest timestamp of any rank.
+  int64_t first = run.trace.spans().empty() ? 0 : run.trace.spans().front().start_ns;
+  for (const auto& s : run.trace.spans()) first = std::min(first, s.start_ns);
+  int64_t neg = -first;
+  world.all_reduce(&neg, &neg, 1, DType::i64, ReduceOp::max);
+  RankTrace t{world.rank(), world.size(), &run.trace.spans(), &run.comms, &world.log(), -neg};
+  nlohmann::json events = trace_events(t);
+  const std::string mode = linear_mode_name(run.mode);
+  const std::string dir = fmt::format("{}/profiler_logs_rank_{}_{}", out_dir, world.rank(), mode);
+  write_file_atomic(fmt::format("{}/rank{}_{}.pt.trace.json", dir, world.rank(), mode),
+                    trace_document(events, world.rank(), world.size(), "mpi").dump());
+
+  // Merged: every rank's events travel to rank 0 as serialised JSON.
+  const std::string mine = events.dump();
+  std::vector<int64_t> sizes(static_cast<size_t>(world.size()));
+  int64_t my_size = static_cast<int64_t>(mine.size());
+  world.all_gather(&my_size, sizes.data(), 1, DType::i64);
+  int64_t total = 0;
+  for (auto s : sizes) total += s;
+  std::string all(static_cast<size_t>(total), '\0');
+  world.all_gather_v(mine.data(), all.data(), sizes, DType::u8);
+  if (world.rank() != 0) return;
+  nlohmann::json merged = nlohmann::json::array();
+  size_t at = 0;
+  for (int64_t s : sizes) {
+    for (auto& e : nlohmann::json::parse(all.substr(at, static_cast<size_t>(s)))) merged.push_back(std::move(e));
+    at += static_cast<size_t>(s);
+  }
+  write_file_atomic(fmt::format("{}/profiler_logs_all_ranks_{}/all_ranks_{}.pt.trace.json", out_dir, mode, mode),
+                    trace_document(std::move(merged), 0, world.size(), "mpi").dump());
+}
+
+class LinearCommand final : public Command {
+ public:
+  std::string name() const override { return "linear"; }
+  std::string description() const override {
+    return "The seed's row-wise vs column-wise linear layer benchmark, correct and honestly timed";
+  }
+
+  void add_flags(CLI::App& sub) override {
+    sub.footer(kNaming);
+    sub.add_option("--mode", mode_, "row, column or both (row then column, side by side)")
+        ->check(CLI::IsMember({"row", "column", "both"}))
+        ->capture_default_str();
+    sub.add_option("--in-features", c_.in_features, "input features")->capture_default_str();
+    sub.add_option("--out-features", c_.out_features, "output features")->capture_default_str();
+    sub.add_option("--batch", c_.batch, "batch size (identical on every rank)")->capture_default_str();
+    sub.add_option("--iters", c_.iters, "timed iterations")->capture_default_str();
+    sub.add_option("--warmup", c_.warmup, "warm-up iterations (not timed)")->capture_default_str();
+    sub.add_option("--lr", c_.lr, "SGD learning rate")->capture_default_str();
+    sub.add_option("--seed", c_.seed, "seed of weights, inputs and targets")->capture_default_str();
+    sub.add_flag("--verify", verify_,
+                 "check one step against the serial layer (exit 1 beyond 1e-5 relative)");
+    sub.add_flag("--profile", profile_,
+                 "write Chrome/Perfetto traces: profiler_logs_rank_{rank}_{mode}/ per rank and "
+                 "profiler_logs_all_ranks_{mode}/ merged");
+    sub.add_option("--json", json_, "write results (config, machine, per-rank phases, summary) here");
+    sub.add_option("--out", out_, "directory for traces and results.json")->capture_default_str();
+  }
+
+  void validate(int world_size) const override {
+    LinearConfig c = config();
+    validate_linear_config(c, world_size);
+  }
+
+  int run(RunContext& ctx) override {
+    const LinearConfig c = config();
+    Communicator& world = ctx.world;
+    std::vector<LinearRun> runs;
+    std::vector<LinearSummary> summaries;
+    std::vector<std::optional<LinearVerify>> verifies;
+    bool ok = true;
+    for (LinearMode m : c.modes) {
+      std::optional<LinearVerify> v;
+      if (verify_) {
+        v = verify_linear_mode(m, c, world);
+        ok = ok && v->passed(kVerifyTolerance);
+      }
+      world.log().clear();
+      runs.push_back(run_linear_mode(m, c, world, profile_));
+      if (profile_) write_traces(runs.back(), world, out_);
+      summaries.push_back(summarize_linear_run(runs.back(), c));
+      verifies.push_back(std::move(v));
+    }
+    if (!ctx.is_root()) return ok ? 0 : 1;
+
+    fmt::print("{}\n", format_linear_header(c, world.size()));
+    for (size_t k = 0; k < runs.size(); ++k)
+      if (verifies[k]) fmt::print("{}", format_linear_verify(runs[k].mode, *verifies[k], kVerifyTolerance));
+    if (verify_) fmt::print("\n");
+    fmt::print("{}", format_linear_table(summaries));
+    const MachineInfo machine = read_machine_info(MpiRuntime::library_version());
+    const std::string text =
+        linear_results_json(c, world.size(), machine, runs, summaries, verifies).dump(2) + "\n";
+    if (!json_.empty()) write_file_atomic(json_, text);
+    if (out_ != ".") write_file_atomic(out_ + "/results.json", text);
+    if (profile_)
+      fmt::print("\ntraces: {0}/profiler_logs_rank_*_{{row,column}}/ (per rank), "
+                 "{0}/profiler_logs_all_ranks_*/ (merged; open in https://ui.perfetto.dev)\n", out_);
+    std::fflush(stdout);
+    return ok ? 0 : 1;
+  }
+
+ private:
+  LinearConfig config() const {
+    LinearConfig c = c_;
+    if (mode_ == "row") c.modes = {LinearMode::row};
+    else if (mode_ == "column") c.modes = {LinearMode::column};
+    else c.modes = {LinearMode::row, LinearMode::column};
+    return c;
+  }
+
+  LinearConfig c_;
+  std::string mode_ = "both";
+  bool verify_ = false;
+  bool profile_ = false;
+  std::string json_;
+  std::string out_ = ".";
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_linear_command() { return std::make_unique<LinearCommand>(); }
+
+}  // namespace tpb

@@ -1,0 +1,391 @@
+#include "linear/linear_bench.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "kernels/ops.h"
+#include "parallel/conjugate.h"
+#include "parallel/linear.h"
+#include "report/stats.h"
+
+namespace tpb {
+
+std::string linear_mode_name(LinearMode m) { return m == LinearMode::row ? "row" : "column"; }
+
+std::string linear_mode_field_name(LinearMode m) {
+  return m == LinearMode::row
+             ? "column-parallel (Megatron ColumnParallelLinear, PyTorch ColwiseParallel)"
+             : "row-parallel (Megatron RowParallelLinear, PyTorch RowwiseParallel)";
+}
+
+void validate_linear_config(const LinearConfig& c, int world_size) {
+  if (c.in_features <= 0) usage_error("--in-features must be > 0, got {}", c.in_features);
+  if (c.out_features <= 0) usage_error("--out-features must be > 0, got {}", c.out_features);
+  if (c.batch <= 0) usage_error("--batch must be > 0, got {}", c.batch);
+  if (c.iters <= 0) usage_error("--iters must be > 0, got {}", c.iters);
+  if (c.warmup < 0) usage_error("--warmup must be >= 0, got {}", c.warmup);
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) usage_error("--lr must be a positive number, got {}", c.lr);
+  for (LinearMode m : c.modes) {
+    // Every rank needs at least one feature of the split dimension.
+    const int64_t split = m == LinearMode::row ? c.out_features : c.in_features;
+    if (split < world_size)
+      usage_error("--mode {} splits {} over {} ranks: {} features cannot give every rank one",
+                  linear_mode_name(m), m == LinearMode::row ? "--out-features" : "--in-features",
+                  world_size, split);
+  }
+}
+
+namespace {
+
+// The full problem, identical on every rank: W, b like torch.nn.Linear's default
+// (uniform in +-1/sqrt(in)), x and targets standard normal, all from one seeded stream.
+struct FullProblem {
+  Tensor weight, bias, x, target;
+};
+
+FullProblem make_full_problem(const LinearConfig& c) {
+  FullProblem p;
+  p.weight = Tensor::empty({c.out_features, c.in_features}, MemCategory::other);
+  p.bias = Tensor::empty({c.out_features}, MemCategory::other);
+  p.x = Tensor::empty({c.batch, c.in_features}, MemCategory::activations);
+  p.target = Tensor::empty({c.batch, c.out_features}, MemCategory::activations);
+  std::mt19937_64 gen(c.seed);
+  const float bound = 1.0f / std::sqrt(static_cast<float>(c.in_features));
+  std::uniform_real_distribution<float> uni(-bound, bound);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : p.weight.span_f32()) v = uni(gen);
+  for (float& v : p.bias.span_f32()) v = uni(gen);
+  for (float& v : p.x.span_f32()) v = normal(gen);
+  for (float& v : p.target.span_f32()) v = normal(gen);
+  return p;
+}
+
+// One rank's layer, buffers and step, for either mode. Buffers are allocated once, so the
+// timed loop allocates nothing.
+class ShardedLinearStep {
+ public:
+  ShardedLinearStep(LinearMode mode, const LinearConfig& c, const FullProblem& p, Communicator& tp)
+      : mode_(mode), c_(c), tp_(tp), x_(p.x), target_(p.target) {
+    const auto act = MemCategory::activations;
+    y_ = Tensor::empty({c.batch, c.out_features}, act);
+    dy_ = Tensor::empty({c.batch, c.out_features}, act);
+    if (mode == LinearMode::row) {
+      col_ = column_parallel_linear_init(p.weight, p.bias, tp.rank(), tp.size());
+      out_sizes_ = split_sizes(c.out_features, tp.size());
+      y_local_ = Tensor::empty({c.batch, col_.out_shard.size}, act);
+      dy_local_ = Tensor::empty({c.batch, col_.out_shard.size}, act);
+      staging_ = Tensor::empty({c.batch * c.out_features}, MemCategory::comm_buffers);
+      dx_ = Tensor::empty({c.batch, c.in_features}, act);
+    } else {
+      row_ = row_parallel_linear_init(p.weight, p.bias, tp.rank(), tp.size());
+      x_local_ = Tensor::empty({c.batch, row_.in_shard.size}, act);
+      dx_ = Tensor::empty({c.batch, row_.in_shard.size}, act);
+    }
+  }
+
+  void forward(TraceBuffer* trace) {
+    if (mode_ == LinearMode::row) {
+      column_parallel_linear_forward(y_local_, col_, x_, trace);
+      gather_from_tp_forward(y_, staging_, y_local_, out_sizes_, tp_);
+    } else {
+      take_feature_slice(x_local_, x_, row_.in_shard.offset);  // scatter_to_tp forward
+      row_parallel_linear_forward(y_, row_, x_local_, trace);
+      all_reduce_tp(y_, tp_);                                // g forward
+      ops::bias_add_forward(y_, row_.bias);                  // once, after the sum
+    }
+    loss_ = ops::mse_forward(y_, target_);
+  }
+
+  void backward(TraceBuffer* trace) {
+    dy_.zero();
+    ops::mse_backward(dy_, y_, target_, 1.0f);
+    dx_.zero();
+    if (mode_ == LinearMode::row) {
+      col_.dweight.zero();
+      col_.dbias.zero();
+      take_feature_slice(dy_local_, dy_, col_.out_shard.offset);  // gather backward
+      column_parallel_linear_backward(dx_, col_, dy_local_, x_, trace);
+      all_reduce_tp(dx_, tp_);                                    // f backward
+    } else {
+      row_.dweight.zero();
+      row_.dbias.zero();
+      row_parallel_linear_backward(dx_, row_, dy_, x_local_, trace);
+    }
+  }
+
+  void optimizer() {
+    if (mode_ == LinearMode::row) {
+      ops::sgd_step(col_.weight, col_.dweight, c_.lr);
+      ops::sgd_step(col_.bias, col_.dbias, c_.lr);
+    } else {
+      ops::sgd_step(row_.weight, row_.dweight, c_.lr);
+      ops::sgd_step(row_.bias, row_.dbias, c_.lr);
+    }
+  }
+
+  // The step's own GEMMs and SGD update, without communication or anything else.
+  void compute_only() {
+    if (mode_ == LinearMode::row) {
+      ops::matmul(y_local_, x_, col_.weight, false, true);
+      ops::matmul(col_.dweight, dy_local_, x_, true, false);
+      ops::matmul(dx_, dy_local_, col_.weight);
+      ops::sgd_step(col_.weight, col_.dweight, 0.0f);
+      ops::sgd_step(col_.bias, col_.dbias, 0.0f);
+    } else {
+      ops::matmul(y_, x_local_, row_.weight, false, true);
+      ops::matmul(row_.dweight, dy_, x_local_, true, false);
+      ops::matmul(dx_, dy_, row_.weight);
+      ops::sgd_step(row_.weight, row_.dweight, 0.0f);
+      ops::sgd_step(row_.bias, row_.dbias, 0.0f);
+    }
+  }
+
+  const Tensor& y() const { return y_; }
+  const Tensor& dx() const { return dx_; }
+  const Tensor& weight() const { return mode_ == LinearMode::row ? col_.weight : row_.weight; }
+  const Tensor& bias() const { return mode_ == LinearMode::row ? col_.bias : row_.bias; }
+  const Tensor& dweight() const { return mode_ == LinearMode::row ? col_.dweight : row_.dweight; }
+  const Tensor& dbias() const { return mode_ == LinearMode::row ? col_.dbias : row_.dbias; }
+  Shard out_shard() const { return mode_ == LinearMode::row ? col_.out_shard : Shard{0, c_.out_features}; }
+  Shard in_shard() const { return mode_ == LinearMode::row ? Shard{0, c_.in_features} : row_.in_shard; }
+
+ private:
+  LinearMode mode_;
+  const LinearConfig& c_;
+  Communicator& tp_;
+  Tensor x_, target_;          // (B, in), (B, out): identical on every rank
+  Tensor y_, dy_;              // (B, out)
+  Tensor dx_;                  // row: (B, in) reduced; column: (B, in_local)
+  ColumnParallelLinear col_;   // row mode
+  std::vector<int64_t> out_sizes_;
+  Tensor y_local_, dy_local_;  // (B, out_local)
+  Tensor staging_;             // all_gather_v landing buffer
+  RowParallelLinear row_;      // column mode
+  Tensor x_local_;             // (B, in_local)
+  double loss_ = 0;
+};
+
+struct IterStamps {
+  int64_t start, forward_end, backward_end, end;
+};
+
+}  // namespace
+
+LinearRun run_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& world, bool profile) {
+  const FullProblem problem = make_full_problem(c);
+  ShardedLinearStep step(mode, c, problem, world);
+  LinearRun run;
+  run.mode = mode;
+  TraceBuffer* trace = profile ? &run.trace : nullptr;
+
+  for (int i = 0; i < c.warmup; ++i) {
+    step.forward(nullptr);
+    step.backward(nullptr);
+    step.optimizer();
+  }
+  std::vector<IterStamps> stamps(static_cast<size_t>(c.iters));
+  world.barrier();
+  const size_t first_record = world.log().records().size();
+  // ---- timed region: no I/O, no allocation, no synchronisation beyond the layer's own ----
+  for (int i = 0; i < c.iters; ++i) {
+    IterStamps& s = stamps[static_cast<size_t>(i)];
+    s.start = now_ns();
+    {
+      ScopedSpan span(trace, "forward", "phase");
+      step.forward(trace);
+    }
+    s.forward_end = now_ns();
+    {
+      ScopedSpan span(trace, "backward", "phase");
+      step.backward(trace);
+    }
+    s.backward_end = now_ns();
+    {
+      ScopedSpan span(trace, "optimizer", "phase");
+      step.optimizer();
+    }
+    s.end = now_ns();
+    if (trace) trace->add({"ProfilerStep", "user_annotation", s.start, s.end, i});
+  }
+  // ---- end of timed region ----
+  const std::vector<CommRecord> records = records_of_group(world.log().since(first_record), world.group_id());
+  run.comms = split_wait_transfer(world, records);
+
+  // This rank's phases per iteration, with its collectives assigned by start time.
+  std::vector<double> mine(static_cast<size_t>(c.iters) * kIterPhaseFields, 0.0);
+  size_t k = 0;
+  for (int i = 0; i < c.iters; ++i) {
+    const IterStamps& s = stamps[static_cast<size_t>(i)];
+    IterPhases p;
+    p.step = seconds_between(s.start, s.end);
+    p.forward = seconds_between(s.start, s.forward_end);
+    p.backward = seconds_between(s.forward_end, s.backward_end);
+    p.optimizer = seconds_between(s.backward_end, s.end);
+    for (; k < run.comms.size() && run.comms[k].record.start_ns < s.end; ++k) {
+      const CommTiming& t = run.comms[k];
+      p.comm += seconds_between(t.record.start_ns, t.record.end_ns);
+      p.wait += static_cast<double>(t.wait_ns) * 1e-9;
+      p.transfer += static_cast<double>(t.transfer_ns) * 1e-9;
+      p.comm_bytes += static_cast<double>(t.record.bytes);
+    }
+    double* f = mine.data() + static_cast<size_t>(i) * kIterPhaseFields;
+    const double fields[kIterPhaseFields] = {p.step, p.forward, p.backward, p.optimizer,
+                                             p.comm, p.wait, p.transfer, p.comm_bytes};
+    std::copy(fields, fields + kIterPhaseFields, f);
+  }
+  std::vector<double> all(mine.size() * static_cast<size_t>(world.size()));
+  world.all_gather(mine.data(), all.data(), mine.size(), DType::f64);
+  run.per_rank.assign(static_cast<size_t>(world.size()), std::vector<IterPhases>(static_cast<size_t>(c.iters)));
+  for (int r = 0; r < world.size(); ++r)
+    for (int i = 0; i < c.iters; ++i) {
+      const double* f = all.data() + (static_cast<size_t>(r) * static_cast<size_t>(c.iters) + static_cast<size_t>(i)) * kIterPhaseFields;
+      run.per_rank[static_cast<size_t>(r)][static_cast<size_t>(i)] = {f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
+    }
+
+  // The floor: rank 0 alone repeats the step's GEMMs and SGD (lr 0, so nothing drifts)
+  // while the others wait at the barrier.
+  if (world.rank() == 0) {
+    for (int i = 0; i < c.warmup; ++i) step.compute_only();
+    std::vector<double> t;
+    for (int i = 0; i < c.iters; ++i) {
+      const int64_t t0 = now_ns();
+      step.compute_only();
+      t.push_back(seconds_between(t0, now_ns()));
+    }
+    run.floor_seconds = summarize(t).median;
+  }
+  world.broadcast(&run.floor_seconds, 1, DType::f64, 0);
+  return run;
+}
+
+bool LinearVerify::passed(double tolerance) const {
+  if (!inputs_identical || weights_stuck != 0) return false;
+  for (const auto& e : errors)
+    if (!(e.max_rel <= tolerance)) return false;
+  return true;
+}
+
+namespace {
+
+// Largest |a - b| and largest |b| over matching elements of a (rows, cols) block of `ref`
+// starting at column col0 (a is contiguous (rows, a_cols)).
+std::pair<double, double> compare_block(const Tensor& a, const Tensor& ref, int64_t col0) {
+  const int64_t rows = a.ndim() == 1 ? 1 : a.dim(0);
+  const int64_t a_cols = a.shape().last();
+  const int64_t r_cols = ref.shape().last();
+  double max_abs = 0, max_ref = 0;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < a_cols; ++j) {
+      const double x = a.f32()[i * a_cols + j], y = ref.f32()[i * r_cols + col0 + j];
+      max_abs = std::max(max_abs, std::abs(x - y));
+      max_ref = std::max(max_ref, std::abs(y));
+    }
+  return {max_abs, max_ref};
+}
+
+// Over a block as in compare_block: {elements unchanged by the step although the reference
+// step changes them, elements the reference step leaves unchanged too}.
+std::pair<int64_t, int64_t> count_unmoved(const Tensor& before, const Tensor& after,
+                                          const Tensor& ref_before, const Tensor& ref_after, int64_t col0) {
+  const int64_t rows = before.ndim() == 1 ? 1 : before.dim(0);
+  const int64_t cols = before.shape().last(), r_cols = ref_before.shape().last();
+  int64_t stuck = 0, frozen = 0;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      const bool moved = before.f32()[i * cols + j] != after.f32()[i * cols + j];
+      const int64_t k = i * r_cols + col0 + j;
+      const bool ref_moved = ref_before.f32()[k] != ref_after.f32()[k];
+      stuck += !moved && ref_moved;
+      frozen += !moved && !ref_moved;
+    }
+  return {stuck, frozen};
+}
+
+uint64_t fnv1a(const Tensor& t, uint64_t h) {
+  const auto* p = static_cast<const unsigned char*>(t.raw());
+  for (size_t i = 0; i < t.nbytes(); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
+LinearVerify verify_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& world) {
+  const FullProblem p = make_full_problem(c);
+  ShardedLinearStep step(mode, c, p, world);
+  const Tensor w_before = step.weight().clone(MemCategory::other);
+  const Tensor b_before = step.bias().clone(MemCategory::other);
+  step.forward(nullptr);
+  step.backward(nullptr);
+  const Tensor dw = step.dweight().clone(MemCategory::other);
+  const Tensor db = step.dbias().clone(MemCategory::other);
+  step.optimizer();
+
+  // The serial layer, whole, on this rank.
+  const auto o = MemCategory::other;
+  Tensor y = Tensor::empty({c.batch, c.out_features}, o);
+  ops::matmul(y, p.x, p.weight, false, true);
+  ops::bias_add_forward(y, p.bias);
+  Tensor dy = Tensor::zeros({c.batch, c.out_features}, o);
+  ops::mse_backward(dy, y, p.target, 1.0f);
+  Tensor dw_ref = Tensor::empty({c.out_features, c.in_features}, o);
+  ops::matmul(dw_ref, dy, p.x, true, false);
+  Tensor db_ref = Tensor::zeros({c.out_features}, o);
+  ops::bias_add_backward(db_ref, dy);
+  Tensor dx_ref = Tensor::empty({c.batch, c.in_features}, o);
+  ops::matmul(dx_ref, dy, p.weight);
+  Tensor w_after = p.weight.clone(o), b_after = p.bias.clone(o);
+  ops::sgd_step(w_after, dw_ref, c.lr);
+  ops::sgd_step(b_after, db_ref, c.lr);
+
+  // This rank's pieces against the matching slices of the serial results.
+  const Shard out = step.out_shard(), in = step.in_shard();
+  Tensor dw_ref_rows = dw_ref.narrow0(out.offset, out.size);
+  Tensor w_after_rows = w_after.narrow0(out.offset, out.size);
+  Tensor db_ref_part = db_ref.narrow0(out.offset, out.size);
+  Tensor b_after_part = b_after.narrow0(out.offset, out.size);
+  const std::pair<double, double> cmp[] = {
+      compare_block(step.y(), y, 0),
+      compare_block(dw, dw_ref_rows, in.offset),
+      compare_block(db.view({1, db.numel()}), db_ref_part.view({1, out.size}), 0),
+      compare_block(step.dx(), dx_ref, in.offset),
+      compare_block(step.weight(), w_after_rows, in.offset),
+      compare_block(step.bias().view({1, out.size}), b_after_part.view({1, out.size}), 0),
+  };
+  const char* names[] = {"output", "dW", "db", "dX", "W after step", "b after step"};
+  constexpr int kN = 6;
+  // Max over ranks of (abs error, reference magnitude), plus identity of inputs and the
+  // count of weights the step left unchanged.
+  Tensor w_ref_rows = p.weight.narrow0(out.offset, out.size);
+  Tensor b_ref_part = p.bias.narrow0(out.offset, out.size);
+  const auto w_unmoved = count_unmoved(w_before, step.weight(), w_ref_rows, w_after_rows, in.offset);
+  const auto b_unmoved = count_unmoved(b_before.view({1, out.size}), step.bias().view({1, out.size}),
+                                       b_ref_part.view({1, out.size}), b_after_part.view({1, out.size}), 0);
+  const uint64_t h = fnv1a(p.target, fnv1a(p.x, 1469598103934665603ull));
+  double maxes[2 * kN];
+  for (int i = 0; i < kN; ++i) {
+    maxes[2 * i] = cmp[i].first;
+    maxes[2 * i + 1] = cmp[i].second;
+  }
+  world.all_reduce(maxes, maxes, 2 * kN, DType::f64, ReduceOp::max);
+  // Hash: max and -min agree only if every rank has the same one (compared as int64).
+  int64_t hashes[2] = {static_cast<int64_t>(h >> 1), -static_cast<int64_t>(h >> 1)};
+  world.all_reduce(hashes, hashes, 2, DType::i64, ReduceOp::max);
+  int64_t counts[3] = {w_unmoved.first + b_unmoved.first, w_unmoved.second + b_unmoved.second,
+                       w_before.numel() + b_before.numel()};
+  world.all_reduce(counts, counts, 3, DType::i64, ReduceOp::sum);
+
+  LinearVerify v;
+  for (int i = 0; i < kN; ++i)
+    v.errors.push_back({names[i], maxes[2 * i], maxes[2 * i + 1] > 0 ? maxes[2 * i] / maxes[2 * i + 1] : maxes[2 * i]});
+  v.inputs_identical = hashes[0] == -hashes[1];
+  v.weights_stuck = counts[0];
+  v.weights_below_resolution = counts[1];
+  // Row mode's bias is sharded; column mode's is replicated and counted once per rank.
+  v.weights_total = counts[2];
+  return v;
+}
+
+}  // namespace tpb
