@@ -54,6 +54,7 @@ import argparse
 import json
 import math
 import os
+import re
 import socket
 import statistics
 import sys
@@ -113,8 +114,8 @@ if OPENBLAS_ENV is None:
     # Must happen before `import torch` (OpenBLAS reads it when loaded).
     if os.environ.get("RANK", "0") == "0":
         sys.stderr.write(
-            "linear.py: warning: OPENBLAS_NUM_THREADS is unset; PyTorch's fp32 matmul uses "
-            "OpenBLAS, which ignores torch.set_num_threads. Setting it to %d per rank here; "
+            "linear.py: warning: OPENBLAS_NUM_THREADS is unset; Debian's PyTorch sends fp32 "
+            "matmuls to OpenBLAS, which ignores torch.set_num_threads. Setting it to %d per rank here; "
             "launchers should export it (bench/torch/run_torch.sh does).\n" % THREADS)
     os.environ["OPENBLAS_NUM_THREADS"] = str(THREADS)
 
@@ -423,6 +424,15 @@ def print_summary(mode, s, world):
           % (s["samples_per_s"], s["gflop_per_s"]))
 
 
+def blas_info():
+    """BLAS_INFO from torch's build settings ("generic" = system libblas, e.g. OpenBLAS)."""
+    try:
+        m = re.search(r"\bBLAS_INFO=([^,\s]+)", torch.__config__.show())
+        return m.group(1) if m else None
+    except Exception:  # informational only
+        return None
+
+
 def write_json(path, doc):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -457,7 +467,8 @@ def main():
     config = {k: getattr(a, k) for k in ("in_features", "out_features", "batch", "iters",
                                          "warmup", "lr", "seed", "mode", "device")}
     config.update(world_size=world, torch_version=torch.__version__, backend=backend,
-                  threads_per_rank=THREADS, openblas_num_threads_env=OPENBLAS_ENV)
+                  threads_per_rank=THREADS, openblas_num_threads_env=OPENBLAS_ENV,
+                  blas_info=blas_info())
     doc = {"schema": "tpbench.torch_linear/1", "config": config, "modes": {}}
     if rank == 0:
         print("tpbench torch linear: B=%d in=%d out=%d ranks=%d device=%s torch %s threads/rank %d "

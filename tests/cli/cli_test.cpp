@@ -89,7 +89,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{kExe + " " + "--nproc 0 mesh", "--nproc: Value 0 not in range"},
         BadInput{kExe + " " + "--nproc 2 frobnicate", "unknown command 'frobnicate'"},
         BadInput{kExe + " " + "mesh --bogus 1", "--bogus"},
-        BadInput{kExe + " " + "mesh --tp two", "--tp = two"}));
+        BadInput{kExe + " " + "mesh --tp two", "--tp = two"},
+        BadInput{kExe + " --nproc 2 linear --in-features 0", "--in-features must be > 0, got 0"},
+        BadInput{kExe + " --nproc 2 linear --batch -5", "--batch must be > 0, got -5"},
+        BadInput{kExe + " --nproc 2 linear --iters 0", "--iters must be > 0, got 0"},
+        BadInput{kExe + " --nproc 4 linear --mode row --out-features 3",
+                 "3 features cannot give every rank one"},
+        BadInput{kExe + " --nproc 2 linear --mode diagonal", "diagonal"}));
 
 // Under the user's own mpirun every rank validates; rank 0 alone prints.
 INSTANTIATE_TEST_SUITE_P(

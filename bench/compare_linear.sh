@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Side-by-side: `tpbench linear` vs the same experiment in PyTorch (bench/torch/linear.py).
+#
+#   bench/compare_linear.sh [--nproc N] [--rounds R] [--out DIR] [flags for both...]
+#   e.g. bench/compare_linear.sh --nproc 2 --in-features 8192 --out-features 8192 --batch 512
+#
+# Method: both run the same config (--mode both plus the extra flags, passed verbatim to
+# both) on the same number of local ranks N, with the same threads per rank
+# k = max(1, cores // N): OPENBLAS_NUM_THREADS=k and OMP_NUM_THREADS=k are exported
+# (unless already set) to both, since both do their fp32 matmuls in OpenBLAS, which ignores
+# torch.set_num_threads. To reduce drift on a noisy shared machine the runs alternate:
+# torch, tpbench, torch, tpbench, ... (R rounds, default 2), and each tool's figure per mode
+# is the best (lowest) of its R median step times; every run's median is printed too.
+# Step time = per-iteration max over ranks of forward + backward + optimizer, median over
+# the timed iterations (both tools define it this way). Ratio = tpbench / torch: < 1 means
+# tpbench is faster.
+#
+# Environment: TPBENCH (default build/src/cli/tpbench), PYTHON (default /usr/bin/python3,
+# Debian's python3-torch). PyTorch is launched by bench/torch/run_torch.sh, which works
+# around Debian torch 1.13's torchrun crash under Python 3.11.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tpbench=${TPBENCH:-$root/build/src/cli/tpbench}
+python=${PYTHON:-/usr/bin/python3}
+
+usage() { sed -n '2,4p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+nproc=2
+rounds=2
+outdir=
+args=()
+while (( $# )); do
+  case $1 in
+    --nproc)    nproc=${2:?--nproc needs a value}; shift 2 ;;
+    --nproc=*)  nproc=${1#*=}; shift ;;
+    --rounds)   rounds=${2:?--rounds needs a value}; shift 2 ;;
+    --rounds=*) rounds=${1#*=}; shift ;;
+    --out)      outdir=${2:?--out needs a value}; shift 2 ;;
+    --out=*)    outdir=${1#*=}; shift ;;
+    -h|--help)  usage; exit 0 ;;
+    *)          args+=("$1"); shift ;;
+  esac
+done
+for v in nproc rounds; do
+  if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
+    echo "compare_linear.sh: --$v must be a positive integer, got '${!v}'" >&2; exit 2
+  fi
+done
+if [[ ! -x $tpbench ]]; then
+  echo "compare_linear.sh: tpbench not found at $tpbench (build it, or set TPBENCH)" >&2; exit 2
+fi
+
+if [[ -n $outdir ]]; then
+  mkdir -p "$outdir"; tmp=$(cd "$outdir" && pwd)
+else
+  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fi
+
+cores=$(nproc)
+k=$(( cores / nproc )); (( k >= 1 )) || k=1
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$k}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$k}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+echo "compare_linear: $nproc ranks, OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS per rank," \
+     "$rounds rounds (torch, tpbench alternating), flags: ${args[*]:-(defaults)}"
+
+run_one() {  # run_one TOOL ROUND
+  local tool=$1 round=$2 json="$tmp/$1.$2.json" log="$tmp/$1.$2.log"
+  local cmd
+  if [[ $tool == tpbench ]]; then
+    cmd=("$tpbench" --nproc "$nproc" linear --mode both --json "$json" "${args[@]}")
+  else
+    cmd=(env PYTHON="$python" "$root/bench/torch/run_torch.sh" --nproc "$nproc"
+         "$root/bench/torch/linear.py" --mode both --json "$json" "${args[@]}")
+  fi
+  if ! "${cmd[@]}" >"$log" 2>&1 || [[ ! -s $json ]]; then
+    echo "compare_linear.sh: $tool run $round failed: ${cmd[*]}" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+  fi
+}
+
+for (( r = 1; r <= rounds; r++ )); do
+  run_one torch "$r"
+  run_one tpbench "$r"
+done
+
+"$python" - "$tmp" "$rounds" <<'EOF'
+import json, sys
+
+tmp, rounds = sys.argv[1], int(sys.argv[2])
+
+def medians(tool):
+    """{mode: [median step ms of each round]} from modes.<mode>.summary.step_ms.median."""
+    out = {}
+    for r in range(1, rounds + 1):
+        path = "%s/%s.%d.json" % (tmp, tool, r)
+        with open(path) as f:
+            doc = json.load(f)
+        for mode, entry in doc.get("modes", {}).items():
+            try:
+                out.setdefault(mode, []).append(float(entry["summary"]["step_ms"]["median"]))
+            except (KeyError, TypeError, ValueError):
+                sys.exit("compare_linear.sh: %s has no modes.%s.summary.step_ms.median" % (path, mode))
+    return out
+
+tpb, tor = medians("tpbench"), medians("torch")
+fmt = "%-8s %18s %18s %16s   %s"
+print(fmt % ("mode", "tpbench median ms", "torch median ms", "tpbench/torch", "each run (tpbench | torch)"))
+for mode in ("row", "column"):
+    if mode not in tpb or mode not in tor:
+        print(fmt % (mode, "-" if mode not in tpb else "%.4f" % min(tpb[mode]),
+                     "-" if mode not in tor else "%.4f" % min(tor[mode]), "-", "missing"))
+        continue
+    a, b = min(tpb[mode]), min(tor[mode])
+    ratio = "%.3f" % (a / b) if b > 0 else "inf"
+    runs = "%s | %s" % (" ".join("%.3f" % v for v in tpb[mode]), " ".join("%.3f" % v for v in tor[mode]))
+    print(fmt % (mode, "%.4f" % a, "%.4f" % b, ratio, runs))
+print("(best of %d runs each; step = max over ranks per iteration, median over iterations)" % rounds)
+EOF
