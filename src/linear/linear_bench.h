@@ -57,9 +57,12 @@ struct LinearRun {
   // This rank's spans and collectives of the timed iterations (for traces).
   TraceBuffer trace;
   std::vector<CommTiming> comms;
-  // Median seconds of this step's own GEMMs + SGD update run alone on rank 0 (no
-  // communication, nothing else running): the physical floor of the step.
+  // The physical floor of the step: median seconds of this step's own GEMMs + SGD update,
+  // without communication, measured between the timed steps (so under the same machine
+  // conditions): by rank 0 alone while the others wait, and by every rank at once (the
+  // slowest), which shows what ranks computing side by side cost each other on this host.
   double floor_seconds = 0;
+  double floor_concurrent_seconds = 0;
 };
 
 // Runs warm-up and timed iterations of one mode on `world` (TP over all ranks). Collective.

@@ -19,25 +19,27 @@ LinearSummary summarize_linear_run(const LinearRun& run, const LinearConfig& c) 
   for (const auto& rank : run.per_rank)
     for (size_t i = 0; i < iters; ++i) step_slowest[i] = std::max(step_slowest[i], rank[i].step);
   s.step = summarize(step_slowest);
-  auto over_ranks = [&](double IterPhases::*field) {
+  auto over_ranks = [&](auto value) {
     std::vector<double> medians;
     for (const auto& rank : run.per_rank) {
       std::vector<double> v;
-      for (const auto& p : rank) v.push_back(p.*field);
+      for (const auto& p : rank) v.push_back(value(p));
       medians.push_back(summarize(v).median);
     }
     return summarize(medians);
   };
-  s.forward = over_ranks(&IterPhases::forward);
-  s.backward = over_ranks(&IterPhases::backward);
-  s.optimizer = over_ranks(&IterPhases::optimizer);
-  s.comm = over_ranks(&IterPhases::comm);
-  s.wait = over_ranks(&IterPhases::wait);
-  s.transfer = over_ranks(&IterPhases::transfer);
-  s.comm_bytes_per_step = over_ranks(&IterPhases::comm_bytes).median;
+  s.forward = over_ranks([](const IterPhases& p) { return p.forward; });
+  s.backward = over_ranks([](const IterPhases& p) { return p.backward; });
+  s.optimizer = over_ranks([](const IterPhases& p) { return p.optimizer; });
+  s.comm = over_ranks([](const IterPhases& p) { return p.comm; });
+  s.wait = over_ranks([](const IterPhases& p) { return p.wait; });
+  s.transfer = over_ranks([](const IterPhases& p) { return p.transfer; });
+  s.comm_bytes_per_step = over_ranks([](const IterPhases& p) { return p.comm_bytes; }).median;
+  s.compute = over_ranks([](const IterPhases& p) { return p.step - p.comm; });
   s.samples_per_s = s.step.median > 0 ? static_cast<double>(c.batch) / s.step.median : 0;
   s.gflop_per_s = s.step.median > 0 ? linear_flops_per_step(c) / s.step.median * 1e-9 : 0;
   s.floor_seconds = run.floor_seconds;
+  s.floor_concurrent_seconds = run.floor_concurrent_seconds;
   return s;
 }
 
@@ -87,7 +89,7 @@ std::string reading(const LinearSummary& row, const LinearSummary& col) {
 std::string format_linear_table(const std::vector<LinearSummary>& s) {
   std::string out;
   auto line = [&](const std::string& label, auto cell) {
-    out += fmt::format("  {:<34}", label);
+    out += fmt::format("  {:<36}", label);
     for (const auto& x : s) out += fmt::format("{:>28}", cell(x));
     out += "\n";
   };
@@ -103,15 +105,19 @@ std::string format_linear_table(const std::vector<LinearSummary>& s) {
   line("  forward ms", [](const LinearSummary& x) { return spread(x.forward); });
   line("  backward ms", [](const LinearSummary& x) { return spread(x.backward); });
   line("  optimizer ms", [](const LinearSummary& x) { return spread(x.optimizer); });
+  line("  compute (step - communication) ms", [](const LinearSummary& x) { return spread(x.compute); });
   line("  communication ms", [](const LinearSummary& x) { return spread(x.comm); });
   line("    wait (for last rank) ms", [](const LinearSummary& x) { return spread(x.wait); });
   line("    transfer ms", [](const LinearSummary& x) { return spread(x.transfer); });
   line("bytes communicated / step / rank", [](const LinearSummary& x) { return human_bytes(x.comm_bytes_per_step); });
   line("samples/s", [](const LinearSummary& x) { return fmt::format("{:.0f}", x.samples_per_s); });
   line("GFLOP/s (6*B*in*out / step)", [](const LinearSummary& x) { return fmt::format("{:.2f}", x.gflop_per_s); });
-  line("GEMMs + SGD alone on rank 0, ms", [](const LinearSummary& x) { return ms(x.floor_seconds); });
-  line("step / (GEMMs + SGD alone)", [](const LinearSummary& x) {
-    return fmt::format("{:.2f}", x.floor_seconds > 0 ? x.step.median / x.floor_seconds : 0.0);
+  out += "  floor: the step's own GEMMs + SGD, no communication, between the timed steps:\n";
+  line("  rank 0 alone, ms", [](const LinearSummary& x) { return ms(x.floor_seconds); });
+  line("  all ranks at once (slowest), ms", [](const LinearSummary& x) { return ms(x.floor_concurrent_seconds); });
+  line("step / floor (alone, at once)", [](const LinearSummary& x) {
+    auto r = [&](double f) { return f > 0 ? x.step.median / f : 0.0; };
+    return fmt::format("{:.2f}, {:.2f}", r(x.floor_seconds), r(x.floor_concurrent_seconds));
   });
   const auto row = std::find_if(s.begin(), s.end(), [](const auto& x) { return x.mode == LinearMode::row; });
   const auto col = std::find_if(s.begin(), s.end(), [](const auto& x) { return x.mode == LinearMode::column; });
@@ -166,12 +172,14 @@ nlohmann::json linear_results_json(const LinearConfig& c, int world_size, const 
                        {"backward_ms", stats_json(s.backward, 1e3)},
                        {"optimizer_ms", stats_json(s.optimizer, 1e3)},
                        {"comm_ms", stats_json(s.comm, 1e3)},
+                       {"compute_ms", stats_json(s.compute, 1e3)},
                        {"wait_ms", stats_json(s.wait, 1e3)},
                        {"transfer_ms", stats_json(s.transfer, 1e3)},
                        {"comm_bytes_per_step", s.comm_bytes_per_step},
                        {"samples_per_s", s.samples_per_s},
                        {"gflop_per_s", s.gflop_per_s},
-                       {"floor_ms", s.floor_seconds * 1e3}};
+                       {"floor_ms", s.floor_seconds * 1e3},
+                       {"floor_concurrent_ms", s.floor_concurrent_seconds * 1e3}};
     nlohmann::json ranks = nlohmann::json::array();
     for (size_t r = 0; r < runs[k].per_rank.size(); ++r) {
       nlohmann::json iters = nlohmann::json::array();

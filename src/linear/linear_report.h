@@ -19,10 +19,12 @@ struct LinearSummary {
   Stats step;  // over iterations, of each iteration's slowest rank
   // Over ranks, of each rank's median over iterations.
   Stats forward, backward, optimizer, comm, wait, transfer;
+  Stats compute;  // step - communication: the work itself, so imbalance between ranks shows
   double samples_per_s = 0;
   double gflop_per_s = 0;
   double comm_bytes_per_step = 0;  // per rank, median over iterations
   double floor_seconds = 0;
+  double floor_concurrent_seconds = 0;
 };
 
 double linear_flops_per_step(const LinearConfig& c);

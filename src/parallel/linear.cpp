@@ -64,12 +64,13 @@ void column_parallel_linear_forward(Tensor& y_local, const ColumnParallelLinear&
 }
 
 void column_parallel_linear_backward(Tensor& dx, ColumnParallelLinear& layer,
-                                     const Tensor& dy_local, const Tensor& x, TraceBuffer* trace) {
+                                     const Tensor& dy_local, const Tensor& x, bool overwrite_dweight,
+                                     TraceBuffer* trace) {
   {
     ScopedSpan grad(trace, "gradient", "phase");
     {
       ScopedSpan span(trace, "matmul", "kernel");
-      ops::matmul(layer.dweight, dy_local, as_matrix(x), true, false, 1.0f, true);
+      ops::matmul(layer.dweight, dy_local, as_matrix(x), true, false, 1.0f, !overwrite_dweight);
     }
     if (layer.bias.defined()) ops::bias_add_backward(layer.dbias, dy_local);
   }
@@ -84,12 +85,12 @@ void row_parallel_linear_forward(Tensor& y_partial, const RowParallelLinear& lay
 }
 
 void row_parallel_linear_backward(Tensor& dx_local, RowParallelLinear& layer, const Tensor& dy,
-                                  const Tensor& x_local, TraceBuffer* trace) {
+                                  const Tensor& x_local, bool overwrite_dweight, TraceBuffer* trace) {
   {
     ScopedSpan grad(trace, "gradient", "phase");
     {
       ScopedSpan span(trace, "matmul", "kernel");
-      ops::matmul(layer.dweight, dy, as_matrix(x_local), true, false, 1.0f, true);
+      ops::matmul(layer.dweight, dy, as_matrix(x_local), true, false, 1.0f, !overwrite_dweight);
     }
     if (layer.bias.defined()) ops::bias_add_backward(layer.dbias, dy);
   }

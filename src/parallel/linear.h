@@ -15,8 +15,10 @@
 //             db += colsum(dy), identical on every rank because dy is replicated: shard
 //             gradients of different ranks are never mixed.
 //
-// Inputs are read as (rows, features). Backward functions ACCUMULATE into dweight, dbias
-// and dx (zero them first), like the kernels. Parameters are built by slicing the full,
+// Inputs are read as (rows, features). Backward functions ACCUMULATE into dx and dbias
+// (zero them first), like the kernels; dweight is accumulated into too, unless
+// `overwrite_dweight` is set: then the GEMM writes it (beta = 0), which saves the step
+// from zeroing a weight-sized buffer when gradients are not accumulated over micro-batches. Parameters are built by slicing the full,
 // seed-initialised weight, so every tp size starts from the same model.
 #pragma once
 
@@ -58,13 +60,14 @@ void column_parallel_linear_forward(Tensor& y_local, const ColumnParallelLinear&
 // dx (rows, in) += dy_local W_local (partial); dweight, dbias += their local gradients
 void column_parallel_linear_backward(Tensor& dx, ColumnParallelLinear& layer,
                                      const Tensor& dy_local, const Tensor& x,
-                                     TraceBuffer* trace = nullptr);
+                                     bool overwrite_dweight = false, TraceBuffer* trace = nullptr);
 
 // y_partial (rows, out) = x_local (rows, in_local) W_local^T   (bias not added)
 void row_parallel_linear_forward(Tensor& y_partial, const RowParallelLinear& layer,
                                  const Tensor& x_local, TraceBuffer* trace = nullptr);
 // dx_local (rows, in_local) += dy W_local; dweight += dy^T x_local; dbias += colsum(dy)
 void row_parallel_linear_backward(Tensor& dx_local, RowParallelLinear& layer, const Tensor& dy,
-                                  const Tensor& x_local, TraceBuffer* trace = nullptr);
+                                  const Tensor& x_local, bool overwrite_dweight = false,
+                                  TraceBuffer* trace = nullptr);
 
 }  // namespace tpb
