@@ -9,7 +9,7 @@
 // table shows the median over rounds of the per-call time, the ratio tpb/direct, and
 // nccl-tests' bus bandwidth (docs/metrics.md): all_reduce 2(n-1)/n, all_gather (n-1)/n.
 //
-//   mpirun -np 2 bench_comm [-b 65536] [-e 67108864] [-f 4] [-n 20] [-w 5] [-r 7]
+//   mpirun -np 2 bench_comm [-b 65536] [-e 67108864] [-f 4] [-n 20] [-w 5] [-r 15]
 #include <fmt/format.h>
 #include <mpi.h>
 
@@ -43,7 +43,7 @@ double time_block(MPI_Comm comm, int iters, F&& f) {
 int main(int argc, char** argv) {
   CLI::App app{"tpbench communicator overhead vs direct MPI"};
   size_t min_bytes = 64 << 10, max_bytes = 64 << 20;
-  int factor = 4, iters = 20, warmup = 5, rounds = 7;
+  int factor = 4, iters = 20, warmup = 5, rounds = 15;
   app.add_option("-b,--min-bytes", min_bytes);
   app.add_option("-e,--max-bytes", max_bytes);
   app.add_option("-f,--step-factor", factor)->check(CLI::Range(2, 1 << 20));

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-exec build/src/cli/tpbench --nproc 2 mesh --tp 2 "$@"
+exec build/src/cli/tpbench --nproc 2 linear --mode both --verify "$@"

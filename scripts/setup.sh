@@ -9,7 +9,7 @@ packages=(
   libopenmpi-dev openmpi-bin          # MPI: the launcher and the CPU communicator
   libopenblas-dev                     # CBLAS through FindBLAS (BLA_VENDOR picks another)
   nlohmann-json3-dev libcli11-dev libfmt-dev
-  libgtest-dev googletest libbenchmark-dev
+  libgtest-dev googletest
   python3 python3-numpy               # test helpers (trace and results readers)
 )
 if [[ "${TPB_WITH_TORCH:-0}" == 1 ]]; then

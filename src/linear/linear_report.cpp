@@ -90,7 +90,7 @@ std::string format_linear_table(const std::vector<LinearSummary>& s) {
   std::string out;
   auto line = [&](const std::string& label, auto cell) {
     out += fmt::format("  {:<36}", label);
-    for (const auto& x : s) out += fmt::format("{:>28}", cell(x));
+    for (const auto& x : s) out += fmt::format("{:>34}", cell(x));
     out += "\n";
   };
   line("", [](const LinearSummary& x) { return linear_mode_name(x.mode); });
