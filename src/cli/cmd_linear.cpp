@@ -10,7 +10,7 @@
 #include "cli/command.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "linear/linear_report.h"
-#include "profile/chrome_trace.h"
+#include "profile/trace_files.h"
 #include "report/atomic_file.h"
 
 namespace tpb {
@@ -26,41 +26,6 @@ const char* kNaming =
     "                the input gradient backward.\n"
     "  --mode column splits W's columns = input features: Megatron RowParallelLinear,\n"
     "                PyTorch RowwiseParallel. all_reduce of partial outputs forward.\n";
-
-// Writes this mode's per-rank trace (every rank) and the merged trace of all ranks
-// (rank 0), after timing. Collective.
-void write_traces(const LinearRun& run, Communicator& world, const std::string& out_dir) {
-  // Common origin: the earliest timestamp of any rank.
-  int64_t first = run.trace.spans().empty() ? 0 : run.trace.spans().front().start_ns;
-  for (const auto& s : run.trace.spans()) first = std::min(first, s.start_ns);
-  int64_t neg = -first;
-  world.all_reduce(&neg, &neg, 1, DType::i64, ReduceOp::max);
-  RankTrace t{world.rank(), world.size(), &run.trace.spans(), &run.comms, &world.log(), -neg};
-  nlohmann::json events = trace_events(t);
-  const std::string mode = linear_mode_name(run.mode);
-  const std::string dir = fmt::format("{}/profiler_logs_rank_{}_{}", out_dir, world.rank(), mode);
-  write_file_atomic(fmt::format("{}/rank{}_{}.pt.trace.json", dir, world.rank(), mode),
-                    trace_document(events, world.rank(), world.size(), "mpi").dump());
-
-  // Merged: every rank's events travel to rank 0 as serialised JSON.
-  const std::string mine = events.dump();
-  std::vector<int64_t> sizes(static_cast<size_t>(world.size()));
-  int64_t my_size = static_cast<int64_t>(mine.size());
-  world.all_gather(&my_size, sizes.data(), 1, DType::i64);
-  int64_t total = 0;
-  for (auto s : sizes) total += s;
-  std::string all(static_cast<size_t>(total), '\0');
-  world.all_gather_v(mine.data(), all.data(), sizes, DType::u8);
-  if (world.rank() != 0) return;
-  nlohmann::json merged = nlohmann::json::array();
-  size_t at = 0;
-  for (int64_t s : sizes) {
-    for (auto& e : nlohmann::json::parse(all.substr(at, static_cast<size_t>(s)))) merged.push_back(std::move(e));
-    at += static_cast<size_t>(s);
-  }
-  write_file_atomic(fmt::format("{}/profiler_logs_all_ranks_{}/all_ranks_{}.pt.trace.json", out_dir, mode, mode),
-                    trace_document(std::move(merged), 0, world.size(), "mpi").dump());
-}
 
 class LinearCommand final : public Command {
  public:
@@ -110,7 +75,7 @@ class LinearCommand final : public Command {
       }
       world.log().clear();
       runs.push_back(run_linear_mode(m, c, world, profile_));
-      if (profile_) write_traces(runs.back(), world, out_);
+      if (profile_) write_traces(runs.back().trace, runs.back().comms, world, out_, linear_mode_name(m));
       summaries.push_back(summarize_linear_run(runs.back(), c));
       verifies.push_back(std::move(v));
     }

@@ -2,8 +2,6 @@
 // communicators actually hold (gathered from the ranks, not recomputed on rank 0).
 #include <fmt/format.h>
 
-#include <map>
-
 #include "cli/command.h"
 #include "comm/device_mesh.h"
 
@@ -26,27 +24,11 @@ class MeshCommand final : public Command {
 
   int run(RunContext& ctx) override {
     DeviceMesh mesh(ctx.world, tp_);
-    // Each rank reports its coordinates and the world ranks of its TP group.
-    std::vector<int32_t> mine = {mesh.tp_rank(), mesh.tp_size(), mesh.dp_rank(), mesh.dp_size()};
-    const auto& members = mesh.tp().world_ranks();
-    mine.insert(mine.end(), members.begin(), members.end());
-    const size_t per_rank = mine.size();
-    std::vector<int32_t> all(per_rank * static_cast<size_t>(mesh.world_size()));
-    ctx.world.all_gather(mine.data(), all.data(), per_rank, DType::i32);
-    if (!ctx.is_root()) return 0;
-
-    std::map<int, std::vector<int>> tp_groups;  // by dp index
-    std::string lines;
-    for (int r = 0; r < mesh.world_size(); ++r) {
-      const int32_t* v = all.data() + static_cast<size_t>(r) * per_rank;
-      tp_groups[v[2]] = std::vector<int>(v + 4, v + per_rank);
-      lines += fmt::format("[rank {}/{}] [tp:{}/{}][dp:{}/{}]\n", r, mesh.world_size(), v[0], v[1],
-                           v[2], v[3]);
+    const std::string report = mesh.gather_report();
+    if (ctx.is_root()) {
+      fmt::print("{}", report);
+      std::fflush(stdout);
     }
-    std::vector<std::vector<int>> groups;
-    for (auto& [dp, g] : tp_groups) groups.push_back(g);
-    fmt::print("{}\n{}", format_groups(groups), lines);
-    std::fflush(stdout);
     return 0;
   }
 

@@ -8,11 +8,15 @@ bool RunContext::is_root() const { return world.rank() == 0; }
 
 std::unique_ptr<Command> make_mesh_command();
 std::unique_ptr<Command> make_linear_command();
+std::unique_ptr<Command> make_comm_command();
+std::unique_ptr<Command> make_train_command();
 
 std::vector<std::unique_ptr<Command>> make_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
   cmds.push_back(make_mesh_command());
   cmds.push_back(make_linear_command());
+  cmds.push_back(make_comm_command());
+  cmds.push_back(make_train_command());
   return cmds;
 }
 

@@ -10,6 +10,7 @@ std::string_view comm_op_name(CommOp op) {
     case CommOp::reduce_scatter: return "reduce_scatter";
     case CommOp::reduce_scatter_v: return "reduce_scatter_v";
     case CommOp::broadcast: return "broadcast";
+    case CommOp::all_to_all: return "all_to_all";
     case CommOp::barrier: return "barrier";
   }
   return "?";

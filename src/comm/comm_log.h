@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,7 @@ enum class CommOp {
   reduce_scatter,
   reduce_scatter_v,
   broadcast,
+  all_to_all,
   barrier,
 };
 std::string_view comm_op_name(CommOp op);
@@ -46,7 +48,11 @@ class CommLog {
   CommLog() { records_.reserve(1 << 14); }  // no reallocation in typical timed regions
 
   int32_t add_group(CommGroupInfo info);
-  void record(const CommRecord& r) { records_.push_back(r); }
+  // Thread-safe: a communication thread (overlapped gradient reduction) records too.
+  void record(const CommRecord& r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    records_.push_back(r);
+  }
 
   const std::vector<CommRecord>& records() const { return records_; }
   const std::vector<CommGroupInfo>& groups() const { return groups_; }
@@ -57,6 +63,7 @@ class CommLog {
   std::vector<CommRecord> since(size_t first) const;
 
  private:
+  std::mutex mu_;
   std::vector<CommRecord> records_;
   std::vector<CommGroupInfo> groups_;
 };

@@ -112,6 +112,16 @@ void Communicator::broadcast(void* buf, size_t count, DType dtype, int root) {
   record(CommOp::broadcast, count * dtype_size(dtype), t0);
 }
 
+void Communicator::all_to_all(const void* send, void* recv, size_t count_per_peer, DType dtype) {
+  const size_t total = count_per_peer * static_cast<size_t>(size());
+  check_fits_int(total, "all_to_all");
+  check_buffer(send, total, "all_to_all", "send");
+  check_buffer(recv, total, "all_to_all", "recv");
+  const int64_t t0 = now_ns();
+  do_all_to_all(send, recv, count_per_peer, dtype);
+  record(CommOp::all_to_all, total * dtype_size(dtype), t0);
+}
+
 void Communicator::barrier() {
   const int64_t t0 = now_ns();
   do_barrier();

@@ -16,7 +16,11 @@
 //                    in place when recv == send + rank * recv_count.
 //   reduce_scatter_v as reduce_scatter with counts[r] elements to rank r.
 //   broadcast        buf on every rank = buf on root.
-// ReduceOp::avg is the sum divided by the group size.
+//   all_to_all       send holds size() blocks of count_per_peer; block p goes to rank p,
+//                    and recv block p comes from rank p (recv[p] = send of rank p, block
+//                    rank). In place when send == recv.
+// ReduceOp::avg is the sum divided by the group size. bf16 reductions convert each element
+// to fp32, combine, and round back to bf16 (nearest even) at every step.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +58,7 @@ class Communicator {
   void reduce_scatter_v(const void* send, void* recv, std::span<const int64_t> counts,
                         DType dtype, ReduceOp op);
   void broadcast(void* buf, size_t count, DType dtype, int root);
+  void all_to_all(const void* send, void* recv, size_t count_per_peer, DType dtype);
   void barrier();
 
   // fp32 conveniences. The span sizes must agree with the group size: all_gather's out is
@@ -84,6 +89,8 @@ class Communicator {
   virtual void do_reduce_scatter_v(const void* send, void* recv, std::span<const int64_t> counts,
                                    DType dtype, ReduceOp op) = 0;
   virtual void do_broadcast(void* buf, size_t count, DType dtype, int root) = 0;
+  virtual void do_all_to_all(const void* send, void* recv, size_t count_per_peer,
+                             DType dtype) = 0;
   virtual void do_barrier() = 0;
   virtual std::unique_ptr<Communicator> do_split(int color, int key, const std::string& name) = 0;
 

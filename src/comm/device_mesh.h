@@ -42,6 +42,9 @@ class DeviceMesh {
   int dp_size() const { return dp_->size(); }
   // "[rank 1/4] [tp:1/2][dp:0/2]"
   std::string coordinates() const;
+  // Collective. On rank 0: the TP groups as every rank's communicator holds them (gathered,
+  // not recomputed), "[[0, 1], [2, 3]]", then one coordinates line per rank; "" elsewhere.
+  std::string gather_report();
 
  private:
   Communicator& world_;

@@ -3,10 +3,12 @@
 // exact in fp32 whatever the reduction order: results must match to the bit.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 #include <vector>
 
 #include "base/error.h"
+#include "comm/bf16.h"
 #include "comm/mpi/mpi_communicator.h"
 
 namespace tpb {
@@ -152,6 +154,99 @@ TEST_F(Collectives, BroadcastFromEveryRoot) {
   EXPECT_THROW(world_->broadcast(buf, n()), Error);
 }
 
+TEST_F(Collectives, AllToAllTransposesBlocks) {
+  // Rank r's block p holds code(r, p, k); after the call rank r's block p is rank p's
+  // block r: code(p, r, k).
+  auto code = [](int from, int to, size_t k) {
+    return static_cast<float>(from * 100000 + to * 1000 + static_cast<int>(k % 997));
+  };
+  const size_t peers = static_cast<size_t>(n());
+  for (size_t per_peer : {size_t{0}, size_t{1}, size_t{13}, kBig / 16}) {
+    std::vector<float> send(per_peer * peers);
+    for (size_t p = 0; p < peers; ++p)
+      for (size_t k = 0; k < per_peer; ++k) send[p * per_peer + k] = code(rank(), static_cast<int>(p), k);
+    auto want = [&](size_t j) { return code(static_cast<int>(j / per_peer), rank(), j % per_peer); };
+    std::vector<float> recv(send.size(), -1.0f);
+    world_->all_to_all(send.data(), recv.data(), per_peer, DType::f32);
+    EXPECT_EQ(first_mismatch(recv, want), -1) << "out of place, per peer " << per_peer;
+    world_->all_to_all(send.data(), send.data(), per_peer, DType::f32);
+    EXPECT_EQ(first_mismatch(send, want), -1) << "in place, per peer " << per_peer;
+  }
+  const auto& last = world_->log().records().back();
+  EXPECT_EQ(last.op, CommOp::all_to_all);
+  EXPECT_EQ(last.bytes, static_cast<int64_t>(kBig / 16 * peers * sizeof(float)));
+}
+
+// bf16 reductions: integers whose every partial sum stays within 256 are exact in bf16
+// (8 significant bits), so results must match to the bit in any reduction order.
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = float_to_bf16(v[i]);
+  return out;
+}
+
+std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_float(v[i]);
+  return out;
+}
+
+TEST_F(Collectives, Bf16AllReduceSumMaxAvg) {
+  const float tri = n() * (n() - 1) / 2.0f;
+  for (size_t count : {size_t{0}, size_t{1}, size_t{13}, size_t{1} << 20}) {
+    std::vector<float> values(count);
+    for (size_t i = 0; i < count; ++i) values[i] = static_cast<float>(rank() + static_cast<int>(i % 7));
+    const std::vector<uint16_t> in = to_bf16(values);
+    std::vector<uint16_t> out(count, 0xffff);
+    world_->all_reduce(in.data(), out.data(), count, DType::bf16, ReduceOp::sum);
+    EXPECT_EQ(first_mismatch(from_bf16(out), [&](size_t i) { return tri + n() * static_cast<float>(i % 7); }), -1)
+        << "sum, count " << count;
+    std::vector<uint16_t> m = in;
+    world_->all_reduce(m.data(), m.data(), count, DType::bf16, ReduceOp::max);
+    EXPECT_EQ(first_mismatch(from_bf16(m), [&](size_t i) { return static_cast<float>(n() - 1 + static_cast<int>(i % 7)); }), -1)
+        << "max, count " << count;
+    // avg: the exact sum scaled in fp32 and rounded once to bf16.
+    std::vector<uint16_t> a = in;
+    world_->all_reduce(a.data(), a.data(), count, DType::bf16, ReduceOp::avg);
+    EXPECT_EQ(first_mismatch(from_bf16(a), [&](size_t i) {
+                return bf16_to_float(float_to_bf16((tri + n() * static_cast<float>(i % 7)) *
+                                                   (1.0f / static_cast<float>(n()))));
+              }), -1)
+        << "avg, count " << count;
+  }
+}
+
+TEST_F(Collectives, Bf16ReduceScatterInAndOutOfPlace) {
+  const size_t recv_count = 1001;
+  const size_t total = recv_count * static_cast<size_t>(n());
+  std::vector<float> values(total);
+  for (size_t j = 0; j < total; ++j) values[j] = static_cast<float>((rank() + static_cast<int>(j)) % 5);
+  auto want = [&](size_t i) {
+    float s = 0;
+    for (int r = 0; r < n(); ++r) s += static_cast<float>((r + static_cast<int>(rank() * recv_count + i)) % 5);
+    return s;
+  };
+  const std::vector<uint16_t> in = to_bf16(values);
+  std::vector<uint16_t> out(recv_count, 0xffff);
+  world_->reduce_scatter(in.data(), out.data(), recv_count, DType::bf16, ReduceOp::sum);
+  EXPECT_EQ(first_mismatch(from_bf16(out), want), -1) << "out of place";
+  std::vector<uint16_t> buf = in;
+  uint16_t* mine = buf.data() + rank() * recv_count;
+  world_->reduce_scatter(buf.data(), mine, recv_count, DType::bf16, ReduceOp::sum);
+  EXPECT_EQ(first_mismatch(from_bf16(std::vector<uint16_t>(mine, mine + recv_count)), want), -1) << "in place";
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+  EXPECT_EQ(float_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(bf16_to_float(0x3f80), 1.0f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(256.0f)), 256.0f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(257.0f)), 256.0f);  // tie: to even
+  EXPECT_EQ(bf16_to_float(float_to_bf16(259.0f)), 260.0f);  // tie: to even
+  EXPECT_EQ(bf16_to_float(float_to_bf16(258.0f)), 258.0f);
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+  EXPECT_TRUE(std::isinf(bf16_to_float(float_to_bf16(INFINITY))));
+}
+
 TEST_F(Collectives, SplitIntoEvenAndOddRanks) {
   auto half = world_->split(rank() % 2, rank(), "parity");
   std::vector<float> x = {static_cast<float>(rank())};
@@ -189,8 +284,8 @@ TEST_F(Collectives, BadArgumentsAreClearErrors) {
   EXPECT_THROW(world_->all_reduce(nullptr, nullptr, size_t{1} << 32, DType::f32, ReduceOp::sum), Error);
   std::vector<float> x(4);
   EXPECT_THROW(world_->all_reduce(nullptr, x.data(), 4, DType::f32, ReduceOp::sum), Error);
-  uint16_t h[2] = {0, 0};
-  EXPECT_THROW(world_->all_reduce(h, h, 2, DType::bf16, ReduceOp::sum), Error);
+  uint8_t bytes[2] = {0, 0};
+  EXPECT_THROW(world_->all_reduce(bytes, bytes, 2, DType::u8, ReduceOp::sum), Error);
   std::vector<float> small(1);
   EXPECT_THROW(world_->all_gather(x, small), Error);
 }

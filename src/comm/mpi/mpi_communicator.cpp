@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "comm/bf16.h"
+#include "comm/mpi/mpi_bf16_ops.h"
 
 namespace tpb {
 
@@ -25,22 +27,29 @@ MPI_Datatype mpi_type(DType t) {
     case DType::i64: return MPI_INT64_T;
     case DType::f64: return MPI_DOUBLE;
     case DType::u8: return MPI_UINT8_T;
-    case DType::bf16: return MPI_UINT16_T;  // moved as bits; reductions refused below
+    case DType::bf16: return MPI_UINT16_T;  // moved as bits; reduced by mpi_bf16_op
   }
   return MPI_DATATYPE_NULL;
 }
 
 MPI_Op mpi_op(ReduceOp op, DType t, const char* call) {
-  TPB_CHECK(t != DType::bf16 && t != DType::u8, "{}: the MPI backend has no {} reduction ({})",
-            call, dtype_name(t), reduce_op_name(op));
+  TPB_CHECK(t != DType::u8, "{}: the MPI backend has no {} reduction ({})", call, dtype_name(t),
+            reduce_op_name(op));
+  if (t == DType::bf16) return mpi_bf16_op(op);
   return op == ReduceOp::max ? MPI_MAX : MPI_SUM;
 }
 
 // avg = sum / n, applied after the sum (MPI has no average op).
 void finish_avg(void* data, size_t count, DType t, ReduceOp op, int n) {
   if (op != ReduceOp::avg || n == 1) return;
-  TPB_CHECK(t == DType::f32 || t == DType::f64, "avg reduction needs fp32 or fp64, got {}",
-            dtype_name(t));
+  TPB_CHECK(t == DType::f32 || t == DType::f64 || t == DType::bf16,
+            "avg reduction needs fp32, fp64 or bf16, got {}", dtype_name(t));
+  if (t == DType::bf16) {  // scaled in fp32, rounded once back to bf16
+    uint16_t* p = static_cast<uint16_t*>(data);
+    const float inv = 1.0f / static_cast<float>(n);
+    for (size_t i = 0; i < count; ++i) p[i] = float_to_bf16(bf16_to_float(p[i]) * inv);
+    return;
+  }
   if (t == DType::f64) {
     double* p = static_cast<double*>(data);
     for (size_t i = 0; i < count; ++i) p[i] /= n;
@@ -179,6 +188,14 @@ void MpiCommunicator::do_reduce_scatter_v(const void* send, void* recv,
 
 void MpiCommunicator::do_broadcast(void* buf, size_t count, DType dtype, int root) {
   check_mpi(MPI_Bcast(buf, static_cast<int>(count), mpi_type(dtype), root, comm_), "MPI_Bcast");
+}
+
+void MpiCommunicator::do_all_to_all(const void* send, void* recv, size_t count_per_peer,
+                                    DType dtype) {
+  const int c = static_cast<int>(count_per_peer);
+  check_mpi(MPI_Alltoall(send == recv ? MPI_IN_PLACE : send, c, mpi_type(dtype), recv, c,
+                         mpi_type(dtype), comm_),
+            "MPI_Alltoall");
 }
 
 void MpiCommunicator::do_barrier() { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }

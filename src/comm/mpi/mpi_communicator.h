@@ -51,6 +51,7 @@ class MpiCommunicator final : public Communicator {
   void do_reduce_scatter_v(const void* send, void* recv, std::span<const int64_t> counts,
                            DType dtype, ReduceOp op) override;
   void do_broadcast(void* buf, size_t count, DType dtype, int root) override;
+  void do_all_to_all(const void* send, void* recv, size_t count_per_peer, DType dtype) override;
   void do_barrier() override;
   std::unique_ptr<Communicator> do_split(int color, int key, const std::string& name) override;
 

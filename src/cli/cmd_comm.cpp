@@ -1,0 +1,135 @@
+// `tpbench comm`: the collective benchmark in nccl-tests' shape (flags, table, busbw),
+// plus what nccl-tests does not show: each rank's wait vs transfer (--per-rank), the
+// groups of a TP x DP mesh all at once (--tp, --group), and a fitted alpha-beta cost
+// model (--profile-out). Exits 1 when any checked value is wrong. docs/comm.md.
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "cli/command.h"
+#include "comm/device_mesh.h"
+#include "comm/mpi/mpi_communicator.h"
+#include "commbench/bench_op.h"
+#include "commbench/comm_report.h"
+#include "commbench/sizes.h"
+#include "report/atomic_file.h"
+
+namespace tpb {
+
+namespace {
+
+const char* kFooter =
+    "Sizes are bytes of the full buffer (all_gather: the output; reduce_scatter: the input;\n"
+    "all_to_all: the whole send buffer), with an optional K, M or G (binary) suffix. Counts are\n"
+    "rounded down to a multiple of the group size where the op splits the buffer.\n"
+    "busbw factors: all_reduce 2(n-1)/n; all_gather, reduce_scatter, all_to_all (n-1)/n;\n"
+    "broadcast 1. See docs/comm.md and docs/metrics.md.";
+
+class CommCommand final : public Command {
+ public:
+  std::string name() const override { return "comm"; }
+  std::string description() const override {
+    return "Collective benchmark in nccl-tests' shape, with per-rank wait vs transfer and an "
+           "alpha-beta cost model";
+  }
+
+  void add_flags(CLI::App& sub) override {
+    sub.footer(kFooter);
+    sub.add_option("--op", op_, "all_reduce, all_gather, reduce_scatter, broadcast, all_to_all or all")
+        ->capture_default_str();
+    sub.add_option("-b,--min-bytes", min_bytes_, "smallest size (bytes, K/M/G suffix allowed)")
+        ->capture_default_str();
+    sub.add_option("-e,--max-bytes", max_bytes_, "largest size")->capture_default_str();
+    sub.add_option("-f,--step-factor", c_.step_factor, "multiply the size by this between rows")
+        ->capture_default_str();
+    sub.add_option("-n,--iters", c_.iters, "timed calls per size and variant")->capture_default_str();
+    sub.add_option("-w,--warmup", c_.warmup, "untimed calls before them")->capture_default_str();
+    sub.add_option("-c,--check", c_.check,
+                   "1: check one more call per size and variant to the bit (exit 1 if wrong); 0: off")
+        ->capture_default_str();
+    sub.add_option("--dtype", dtype_, "fp32 or bf16")->capture_default_str();
+    sub.add_option("-r,--root", c_.root, "broadcast's root (a rank of the group)")->capture_default_str();
+    tp_opt_ = sub.add_option("--tp", tp_,
+                             "run on the dp x tp mesh's groups (TP innermost), all groups at once");
+    sub.add_option("--group", c_.group, "with --tp: benchmark the tp or the dp groups")
+        ->capture_default_str();
+    sub.add_flag("--per-rank", c_.per_rank,
+                 "also print each rank's median time split into wait (for the last rank of its "
+                 "group) and transfer");
+    sub.add_option("--json", json_, "write results (config, machine, every row, fits) here");
+    sub.add_option("--profile-out", profile_out_,
+                   "write the machine's cost profile (alpha-beta per op) here, for predictions");
+  }
+
+  void validate(int world_size) const override { validate_comm_config(config(), world_size); }
+
+  int run(RunContext& ctx) override {
+    const CommBenchConfig c = config();
+    Communicator& world = ctx.world;
+    const GroupLayout layout = comm_group_layout(c, world.size());
+    std::optional<DeviceMesh> mesh;
+    Communicator* group = &world;
+    if (c.tp) {
+      mesh.emplace(world, *c.tp);
+      group = c.group == "tp" ? &mesh->tp() : &mesh->dp();
+    }
+    if (ctx.is_root()) {
+      fmt::print("{}", format_comm_header(c, layout, world.size()));
+      std::fflush(stdout);
+    }
+    std::vector<OpResult> results;
+    std::vector<std::optional<AlphaBetaFit>> fits;
+    for (CommOp op : c.ops) {
+      results.push_back(run_comm_op(op, c, layout, world, *group));
+      fits.push_back(fit_op(results.back()));
+      if (ctx.is_root()) {  // between ops, outside every timed region
+        fmt::print("{}{}{}", format_comm_table(results.back(), c, layout),
+                   format_group_times(results.back(), layout),
+                   format_per_rank(results.back(), c, layout));
+        std::fflush(stdout);
+      }
+    }
+    const int64_t wrong = total_wrong(results);  // the same on every rank
+    if (!ctx.is_root()) return wrong == 0 ? 0 : 1;
+
+    fmt::print("{}", format_fits(results, fits, layout));
+    if (c.check > 0)
+      fmt::print("# {} wrong values in all ({})\n", wrong, wrong == 0 ? "OK" : "FAILED");
+    const MachineInfo machine = read_machine_info(MpiRuntime::library_version());
+    if (!json_.empty())
+      write_file_atomic(json_, comm_results_json(c, layout, world.size(), machine, results, fits).dump(2) + "\n");
+    if (!profile_out_.empty()) {
+      save_cost_model(make_cost_model(c, layout, world.size(), machine, results, fits), profile_out_);
+      fmt::print("# cost profile written to {}\n", profile_out_);
+    }
+    std::fflush(stdout);
+    return wrong == 0 ? 0 : 1;
+  }
+
+ private:
+  CommBenchConfig config() const {
+    CommBenchConfig c = c_;
+    c.ops = parse_bench_ops(op_);
+    c.dtype = parse_bench_dtype(dtype_);
+    c.min_bytes = parse_size(min_bytes_, "-b/--min-bytes");
+    c.max_bytes = parse_size(max_bytes_, "-e/--max-bytes");
+    if (tp_opt_->count() > 0) c.tp = tp_;
+    return c;
+  }
+
+  CommBenchConfig c_;
+  std::string op_ = "all_reduce";
+  std::string dtype_ = "fp32";
+  std::string min_bytes_ = "8";
+  std::string max_bytes_ = "64M";
+  int tp_ = 1;
+  CLI::Option* tp_opt_ = nullptr;
+  std::string json_;
+  std::string profile_out_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_comm_command() { return std::make_unique<CommCommand>(); }
+
+}  // namespace tpb

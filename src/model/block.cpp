@@ -1,0 +1,146 @@
+#include "model/block.h"
+
+#include "kernels/ops.h"
+#include "parallel/conjugate.h"
+
+namespace tpb {
+
+namespace {
+
+struct Local {
+  int64_t B, T, C, hl, kvl, hd, fl;
+};
+
+Local local_sizes(const ModelConfig& c, int tp, int64_t batch) {
+  return {batch, c.seq, c.dim, c.n_heads / tp, c.n_kv_heads / tp, c.head_dim(), c.ffn_hidden / tp};
+}
+
+Tensor act(Shape s) { return Tensor::empty(s, MemCategory::activations); }
+
+// (B, T, H*hd) seen as (B, T, H, hd) for RoPE and attention.
+Tensor heads(const Tensor& t, int64_t h, int64_t hd) { return t.view({t.dim(0), t.dim(1), h, hd}); }
+
+// (rows, features) view for weight-gradient GEMMs (b must be 2-D).
+Tensor mat(const Tensor& t) { return t.view({t.shape().rows(), t.shape().last()}); }
+
+// out = x W^T (overwrite)
+void linear(Tensor& out, const Tensor& x, const Param& w, TraceBuffer* trace) {
+  ScopedSpan span(trace, "matmul", "kernel");
+  ops::matmul(out, x, w.value, false, true);
+}
+
+// dx (+)= dy W; W.grad += dy^T x
+void linear_backward(Tensor& dx, bool accumulate_dx, Param& w, const Tensor& dy, const Tensor& x,
+                     TraceBuffer* trace) {
+  ScopedSpan span(trace, "matmul", "kernel");
+  ops::matmul(dx, dy, w.value, false, false, 1.0f, accumulate_dx);
+  ops::matmul(w.grad, mat(dy), mat(x), true, false, 1.0f, true);
+}
+
+}  // namespace
+
+BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch) {
+  const Local L = local_sizes(c, tp, batch);
+  BlockActivations a;
+  a.rstd1 = act({L.B * L.T});
+  a.xn1 = act({L.B, L.T, L.C});
+  a.q = act({L.B, L.T, L.hl * L.hd});
+  a.k = act({L.B, L.T, L.kvl * L.hd});
+  a.v = act({L.B, L.T, L.kvl * L.hd});
+  a.att = act({L.B, L.T, L.hl * L.hd});
+  a.lse = act({L.B, L.hl, L.T});
+  a.h = act({L.B, L.T, L.C});
+  a.rstd2 = act({L.B * L.T});
+  a.xn2 = act({L.B, L.T, L.C});
+  a.a1 = act({L.B, L.T, L.fl});
+  a.a3 = act({L.B, L.T, L.fl});
+  a.g = act({L.B, L.T, L.fl});
+  return a;
+}
+
+BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch) {
+  const Local L = local_sizes(c, tp, batch);
+  BlockScratch s;
+  s.partial = act({L.B, L.T, L.C});
+  s.dg = act({L.B, L.T, L.fl});
+  s.da1 = act({L.B, L.T, L.fl});
+  s.da3 = act({L.B, L.T, L.fl});
+  s.dxn = act({L.B, L.T, L.C});
+  s.dh = act({L.B, L.T, L.C});
+  s.datt = act({L.B, L.T, L.hl * L.hd});
+  s.dq = act({L.B, L.T, L.hl * L.hd});
+  s.dq_pre = act({L.B, L.T, L.hl * L.hd});
+  s.dk = act({L.B, L.T, L.kvl * L.hd});
+  s.dv = act({L.B, L.T, L.kvl * L.hd});
+  s.dk_pre = act({L.B, L.T, L.kvl * L.hd});
+  return s;
+}
+
+void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
+                   const Tensor& x, const ModelConfig& c, Communicator& tp, TraceBuffer* trace) {
+  const int64_t hd = c.head_dim(), hl = a.q.dim(2) / hd, kvl = a.k.dim(2) / hd;
+  // Attention sub-block. (f: identity forward.)
+  ops::rmsnorm_forward(a.xn1, a.rstd1, x, w.attention_norm->value, c.norm_eps);
+  linear(a.q, a.xn1, *w.wq, trace);
+  linear(a.k, a.xn1, *w.wk, trace);
+  linear(a.v, a.xn1, *w.wv, trace);
+  Tensor q4 = heads(a.q, hl, hd), k4 = heads(a.k, kvl, hd), v4 = heads(a.v, kvl, hd);
+  ops::rope_forward(q4, q4, c.rope_theta, 0);
+  ops::rope_forward(k4, k4, c.rope_theta, 0);
+  {
+    ScopedSpan span(trace, "attention", "kernel");
+    Tensor att4 = heads(a.att, hl, hd);
+    ops::attention_forward(att4, a.lse, q4, k4, v4);
+  }
+  linear(s.partial, a.att, *w.wo, trace);
+  all_reduce_tp(s.partial, tp);  // g
+  ops::add_forward(a.h, x, s.partial);
+  // Feed-forward sub-block.
+  ops::rmsnorm_forward(a.xn2, a.rstd2, a.h, w.ffn_norm->value, c.norm_eps);
+  linear(a.a1, a.xn2, *w.w1, trace);
+  linear(a.a3, a.xn2, *w.w3, trace);
+  ops::swiglu_forward(a.g, a.a1, a.a3);
+  linear(s.partial, a.g, *w.w2, trace);
+  all_reduce_tp(s.partial, tp);  // g
+  ops::add_forward(out, a.h, s.partial);
+}
+
+void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
+                    const Tensor& x, const Tensor& dout, const ModelConfig& c, Communicator& tp,
+                    TraceBuffer* trace) {
+  const int64_t hd = c.head_dim(), hl = a.q.dim(2) / hd, kvl = a.k.dim(2) / hd;
+  // Feed-forward: out = h + ffn(h), so dh = dout + d(ffn input).
+  linear_backward(s.dg, false, *w.w2, dout, a.g, trace);
+  s.da1.zero();
+  s.da3.zero();
+  ops::swiglu_backward(s.da1, s.da3, s.dg, a.a1, a.a3);
+  linear_backward(s.dxn, false, *w.w1, s.da1, a.xn2, trace);
+  linear_backward(s.dxn, true, *w.w3, s.da3, a.xn2, trace);
+  all_reduce_tp(s.dxn, tp);  // f backward: sum the partial input gradients
+  s.dh.copy_from(dout);
+  ops::rmsnorm_backward(s.dh, w.ffn_norm->grad, s.dxn, a.h, w.ffn_norm->value, a.rstd2);
+  // Attention: h = x + attn(x), so dx = dh + d(attention input).
+  linear_backward(s.datt, false, *w.wo, s.dh, a.att, trace);
+  s.dq.zero();
+  s.dk.zero();
+  s.dv.zero();
+  {
+    ScopedSpan span(trace, "attention", "kernel");
+    Tensor dq4 = heads(s.dq, hl, hd), dk4 = heads(s.dk, kvl, hd), dv4 = heads(s.dv, kvl, hd);
+    ops::attention_backward(dq4, dk4, dv4, heads(s.datt, hl, hd), heads(a.q, hl, hd), heads(a.k, kvl, hd),
+                            heads(a.v, kvl, hd), heads(a.att, hl, hd), a.lse);
+  }
+  s.dq_pre.zero();
+  s.dk_pre.zero();
+  Tensor dq_pre4 = heads(s.dq_pre, hl, hd), dk_pre4 = heads(s.dk_pre, kvl, hd);
+  ops::rope_backward(dq_pre4, heads(s.dq, hl, hd), c.rope_theta, 0);
+  ops::rope_backward(dk_pre4, heads(s.dk, kvl, hd), c.rope_theta, 0);
+  linear_backward(s.dxn, false, *w.wq, s.dq_pre, a.xn1, trace);
+  linear_backward(s.dxn, true, *w.wk, s.dk_pre, a.xn1, trace);
+  linear_backward(s.dxn, true, *w.wv, s.dv, a.xn1, trace);
+  all_reduce_tp(s.dxn, tp);  // f backward
+  dx.copy_from(s.dh);
+  ops::rmsnorm_backward(dx, w.attention_norm->grad, s.dxn, x, w.attention_norm->value, a.rstd1);
+}
+
+}  // namespace tpb

@@ -1,0 +1,55 @@
+// One transformer block with Megatron tensor parallelism, forward and backward written
+// out step by step:
+//
+//   h   = x + g(attention(rope(xn1 Wq^T), rope(xn1 Wk^T), xn1 Wv^T) Wo^T),  xn1 = rmsnorm(x)
+//   out = h + g(swiglu(xn2 W1^T, xn2 W3^T) W2^T),                           xn2 = rmsnorm(h)
+//
+// Wq, Wk, Wv, W1, W3 are column-parallel (this rank holds whole heads / whole KV heads /
+// a slice of the FFN hidden size), Wo and W2 row-parallel; g is the all-reduce over the TP
+// group after each row-parallel matmul, and its conjugate f (the all-reduce of the partial
+// input gradients of the column-parallel matmuls) sits in backward just before each norm's
+// backward. Norm weights are replicated and their gradients come out identical on every
+// TP rank (their inputs and output gradients are), so they need no reduction.
+#pragma once
+
+#include "comm/communicator.h"
+#include "model/config.h"
+#include "model/params.h"
+#include "profile/trace.h"
+#include "tensor/tensor.h"
+
+namespace tpb {
+
+// What forward keeps for backward, for one block. Shapes with local sizes: Hl = heads / tp,
+// KVl = kv heads / tp, Fl = ffn_hidden / tp, hd = head dim; (B, T, X) tensors.
+struct BlockActivations {
+  Tensor rstd1, xn1;        // (B*T), (B, T, C)
+  Tensor q, k, v;           // (B, T, Hl*hd), (B, T, KVl*hd) x2; q and k after RoPE
+  Tensor att, lse;          // (B, T, Hl*hd), (B, Hl, T)
+  Tensor h;                 // (B, T, C): x + attention output
+  Tensor rstd2, xn2;        // (B*T), (B, T, C)
+  Tensor a1, a3, g;         // (B, T, Fl): xn2 W1^T, xn2 W3^T, swiglu(a1, a3)
+};
+
+// Work buffers of backward, shared by every block.
+struct BlockScratch {
+  Tensor partial;             // (B, T, C): row-parallel outputs before g
+  Tensor dg, da1, da3;        // (B, T, Fl)
+  Tensor dxn, dh;             // (B, T, C)
+  Tensor datt, dq, dq_pre;    // (B, T, Hl*hd)
+  Tensor dk, dv, dk_pre;      // (B, T, KVl*hd)
+};
+
+BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch);
+BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch);
+
+// out (B, T, C) = block(x). x must stay unchanged until block_backward.
+void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
+                   const Tensor& x, const ModelConfig& c, Communicator& tp, TraceBuffer* trace);
+
+// dx (B, T, C) = d loss / d x (overwritten); every weight's grad += its gradient.
+void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
+                    const Tensor& x, const Tensor& dout, const ModelConfig& c, Communicator& tp,
+                    TraceBuffer* trace);
+
+}  // namespace tpb

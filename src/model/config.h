@@ -1,0 +1,45 @@
+// The Llama-2-style decoder's shape, its presets, and the checks that a tensor-parallel
+// size can split it. Weights are stored (out, in) as in PyTorch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tpb {
+
+struct ModelConfig {
+  int64_t dim = 256;
+  int64_t n_layers = 4;
+  int64_t n_heads = 8;
+  int64_t n_kv_heads = 4;
+  int64_t ffn_hidden = 688;
+  int64_t vocab = 4096;
+  int64_t seq = 256;
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+
+  int64_t head_dim() const { return dim / n_heads; }
+};
+
+// "small" (the default: a step of about a second on 2 CPU cores), "ezpz-fsdp-tp" (the seed
+// study's model), "tiny" (tests). Throws UsageError for an unknown name, listing the known.
+ModelConfig model_preset(const std::string& name);
+std::vector<std::string> model_preset_names();
+
+// Shape errors (non-positive sizes, dim not divisible by heads, heads not divisible by kv
+// heads, odd head_dim for RoPE) and tensor-parallel errors (heads, kv heads, FFN hidden or
+// vocab that tp cannot split): one UsageError naming the values.
+void validate_model_config(const ModelConfig& c, int tp);
+
+// Every parameter of the full (unsharded) model.
+int64_t parameter_count(const ModelConfig& c);
+// Parameters that take part in matmuls (all but the embedding table and the norm weights).
+int64_t matmul_parameter_count(const ModelConfig& c);
+
+// Model FLOPs per step for `tokens` tokens (docs/metrics.md): forward = 2 * matmul params
+// per token + attention 2 * 2 * seq * dim per layer per token (the full square, causal
+// savings not counted); backward = 2 x forward; step = 3 x forward.
+double model_flops_per_step(const ModelConfig& c, int64_t tokens);
+
+}  // namespace tpb

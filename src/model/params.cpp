@@ -1,0 +1,140 @@
+#include "model/params.h"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "base/error.h"
+
+namespace tpb {
+
+namespace {
+
+uint64_t hash_name(uint64_t seed, const std::string& name) {
+  uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);
+  for (unsigned char ch : name) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
+void ModelParams::add(const std::string& name, int64_t rows, int64_t cols, ShardKind kind, int unit) {
+  Param p;
+  p.name = name;
+  p.full_rows = rows;
+  p.full_cols = cols;
+  p.kind = kind;
+  p.unit = unit;
+  const int64_t split = kind == ShardKind::rows ? rows : kind == ShardKind::cols ? cols : 0;
+  if (kind == ShardKind::replicated) p.shard = {0, rows * cols};
+  else p.shard = shard_of(split, tp_size_, tp_rank_);
+  params_.push_back(std::move(p));
+}
+
+ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size)
+    : config_(c), tp_rank_(tp_rank), tp_size_(tp_size) {
+  validate_model_config(c, tp_size);
+  const int64_t hd = c.head_dim();
+  add("tok_embeddings", c.vocab, c.dim, ShardKind::rows, 0);
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    const int u = static_cast<int>(l) + 1;
+    add(p + "attention_norm.weight", 1, c.dim, ShardKind::replicated, u);
+    add(p + "attention.wq", c.n_heads * hd, c.dim, ShardKind::rows, u);
+    add(p + "attention.wk", c.n_kv_heads * hd, c.dim, ShardKind::rows, u);
+    add(p + "attention.wv", c.n_kv_heads * hd, c.dim, ShardKind::rows, u);
+    add(p + "attention.wo", c.dim, c.n_heads * hd, ShardKind::cols, u);
+    add(p + "ffn_norm.weight", 1, c.dim, ShardKind::replicated, u);
+    add(p + "feed_forward.w1", c.ffn_hidden, c.dim, ShardKind::rows, u);
+    add(p + "feed_forward.w2", c.dim, c.ffn_hidden, ShardKind::cols, u);
+    add(p + "feed_forward.w3", c.ffn_hidden, c.dim, ShardKind::rows, u);
+  }
+  const int head = static_cast<int>(c.n_layers) + 1;
+  add("norm.weight", 1, c.dim, ShardKind::replicated, head);
+  add("output", c.vocab, c.dim, ShardKind::rows, head);
+
+  int64_t total = 0;
+  for (const Param& p : params_) {
+    const int64_t rows = p.kind == ShardKind::rows ? p.shard.size : p.full_rows;
+    const int64_t cols = p.kind == ShardKind::cols ? p.shard.size : p.full_cols;
+    total += rows * cols;
+  }
+  values_ = Tensor::zeros({total}, MemCategory::parameters);
+  grads_ = Tensor::zeros({total}, MemCategory::gradients);
+  int64_t offset = 0;
+  for (Param& p : params_) {
+    const bool norm = p.kind == ShardKind::replicated;
+    const int64_t rows = p.kind == ShardKind::rows ? p.shard.size : p.full_rows;
+    const int64_t cols = p.kind == ShardKind::cols ? p.shard.size : p.full_cols;
+    const Shape shape = norm ? Shape{cols} : Shape{rows, cols};
+    p.value = values_.narrow0(offset, rows * cols).view(shape);
+    p.grad = grads_.narrow0(offset, rows * cols).view(shape);
+    offset += rows * cols;
+  }
+}
+
+ModelParams::Layer ModelParams::layer(int64_t l) {
+  TPB_CHECK(l >= 0 && l < config_.n_layers, "layer {} of {}", l, config_.n_layers);
+  Param* b = &params_[1 + static_cast<size_t>(l) * 9];
+  return {b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8};
+}
+
+std::vector<float> ModelParams::full_init(size_t i, uint64_t seed) const {
+  const Param& p = params_.at(i);
+  std::vector<float> full(static_cast<size_t>(p.full_rows * p.full_cols));
+  if (p.kind == ShardKind::replicated) {  // norm weights
+    std::fill(full.begin(), full.end(), 1.0f);
+    return full;
+  }
+  std::mt19937_64 gen(hash_name(seed, p.name));
+  double std = 0.02;
+  bool truncated = false;
+  if (p.name == "tok_embeddings") {
+    std = 1.0;
+  } else if (p.name == "output") {
+    std = 1.0 / std::sqrt(static_cast<double>(config_.dim));
+    truncated = true;
+  } else if (p.name.ends_with(".wo") || p.name.ends_with(".w2") || p.name.ends_with(".w3")) {
+    const int64_t l = p.unit - 1;
+    std = 0.02 / std::sqrt(2.0 * static_cast<double>(l + 1));
+  }
+  std::normal_distribution<double> normal(0.0, std);
+  for (float& v : full) {
+    double x = normal(gen);
+    while (truncated && std::abs(x) > 3.0 * std) x = normal(gen);
+    v = static_cast<float>(x);
+  }
+  return full;
+}
+
+void ModelParams::set_from_full(const std::vector<std::vector<float>>& full) {
+  TPB_CHECK(full.size() == params_.size(), "set_from_full: {} tensors for {} parameters", full.size(),
+            params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) load_full(i, full[i]);
+}
+
+void ModelParams::load_full(size_t i, const std::vector<float>& f) {
+  {
+    Param& p = params_.at(i);
+    TPB_CHECK(static_cast<int64_t>(f.size()) == p.full_rows * p.full_cols,
+              "set_from_full: {} has {} values, needs {}", p.name, f.size(), p.full_rows * p.full_cols);
+    float* dst = p.value.f32();
+    if (p.kind == ShardKind::rows) {
+      std::memcpy(dst, f.data() + p.shard.offset * p.full_cols,
+                  static_cast<size_t>(p.shard.size * p.full_cols) * sizeof(float));
+    } else if (p.kind == ShardKind::cols) {
+      for (int64_t r = 0; r < p.full_rows; ++r)
+        std::memcpy(dst + r * p.shard.size, f.data() + r * p.full_cols + p.shard.offset,
+                    static_cast<size_t>(p.shard.size) * sizeof(float));
+    } else {
+      std::memcpy(dst, f.data(), f.size() * sizeof(float));
+    }
+  }
+}
+
+void ModelParams::init_from_seed(uint64_t seed) {
+  // One full tensor at a time: the transient memory is the largest tensor, not the model.
+  for (size_t i = 0; i < params_.size(); ++i) load_full(i, full_init(i, seed));
+}
+
+}  // namespace tpb

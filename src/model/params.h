@@ -1,0 +1,78 @@
+// The model's parameters on one rank: every tensor by name, its tensor-parallel sharding,
+// and views into two flat buffers (values and gradients), so data parallelism can reduce
+// gradients in a few large buckets and optimizers can walk one array.
+//
+// Sharding (Megatron): column-parallel weights (wq, wk, wv, w1, w3) and the vocab-parallel
+// embedding and output keep a slice of ROWS (dim 0); row-parallel weights (wo, w2) a slice
+// of COLUMNS (dim 1); norm weights are replicated on every TP rank.
+//
+// Serial-equivalent initialisation: each FULL tensor is drawn from its own stream seeded
+// by (seed, name), then this rank keeps its slice, so tp = 1, 2, 4 start from the same model.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "parallel/sharding.h"
+#include "tensor/tensor.h"
+
+namespace tpb {
+
+enum class ShardKind { replicated, rows, cols };
+
+struct Param {
+  std::string name;
+  int64_t full_rows = 0, full_cols = 0;  // the unsharded shape (norm weights: rows = 1)
+  ShardKind kind = ShardKind::replicated;
+  Shard shard;           // rows or cols kept by this rank (the whole dim when replicated)
+  Tensor value;          // local shape: (rows_local, cols_local), or (dim) for norms
+  Tensor grad;           // same shape
+  int unit = 0;          // backward completion unit: 0 embedding, 1 + l layer l, L + 1 head
+};
+
+class ModelParams {
+ public:
+  ModelParams(const ModelConfig& c, int tp_rank, int tp_size);
+
+  // Draws every full tensor from the seed and keeps this rank's slice (DESIGN.md section 6
+  // initialisation: embedding std 1; wq, wk, wv, w1 std 0.02; wo, w2, w3 std
+  // 0.02 / sqrt(2 (l + 1)); output truncated normal (+-3 std) with std dim^-1/2; norms 1).
+  void init_from_seed(uint64_t seed);
+  // Replaces every local slice with the matching slice of `full` values given in
+  // parameter order (tests). full[i] holds full_rows * full_cols floats.
+  void set_from_full(const std::vector<std::vector<float>>& full);
+  // Param i's local slice from its full values (full_rows * full_cols floats).
+  void load_full(size_t i, const std::vector<float>& full);
+  // The full tensor of param i (every rank draws the same), as init_from_seed would.
+  std::vector<float> full_init(size_t i, uint64_t seed) const;
+
+  std::vector<Param>& all() { return params_; }
+  const std::vector<Param>& all() const { return params_; }
+  Tensor& values() { return values_; }
+  Tensor& grads() { return grads_; }
+  void zero_grads() { grads_.zero(); }
+
+  struct Layer {
+    Param *attention_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w1, *w2, *w3;
+  };
+  Layer layer(int64_t l);
+  Param& tok_embeddings() { return params_[0]; }
+  Param& norm() { return params_[params_.size() - 2]; }
+  Param& output() { return params_.back(); }
+  int num_units() const { return static_cast<int>(config_.n_layers) + 2; }
+  const ModelConfig& config() const { return config_; }
+  int tp_rank() const { return tp_rank_; }
+  int tp_size() const { return tp_size_; }
+
+ private:
+  void add(const std::string& name, int64_t rows, int64_t cols, ShardKind kind, int unit);
+
+  ModelConfig config_;
+  int tp_rank_, tp_size_;
+  std::vector<Param> params_;
+  Tensor values_, grads_;  // flat, in parameter order
+};
+
+}  // namespace tpb

@@ -1,0 +1,44 @@
+// Vocabulary-parallel embedding and cross-entropy (Megatron): each TP rank holds the rows
+// [vocab_start, vocab_start + V_local) of the embedding table and of the output projection,
+// and the full logits are never gathered.
+//
+// Embedding: rows of tokens outside this rank's range are zero, so the all-reduce (sum)
+// over TP assembles the full embedding. Backward: each rank accumulates its own rows only.
+//
+// Cross-entropy over logits split by vocabulary, per row n (this rank's logits z, V_local):
+//   m      = all_reduce_max(max_j z_j)
+//   s, zt  = all_reduce_sum(sum_j exp(z_j - m), z_target if the target is in range else 0)
+//   loss_n = log s + m - zt
+//   dz_j   = scale * (exp(z_j - m) / s - [j == target])      (scale = dloss / rows)
+// Two all-reduces a step (the max, then sum-exp and target logit together), 3 x rows floats.
+#pragma once
+
+#include "comm/communicator.h"
+#include "tensor/tensor.h"
+
+namespace tpb {
+
+// out (B, T, C) = full embedding of tokens (B, T) (all-reduced over tp).
+void vocab_parallel_embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& table,
+                                      int64_t vocab_start, Communicator& tp);
+// dtable += this rank's rows of the embedding gradient (dout is the full, replicated one).
+void vocab_parallel_embedding_backward(Tensor& dtable, const Tensor& dout, const Tensor& tokens,
+                                       int64_t vocab_start);
+
+struct VocabParallelCE {
+  Tensor row_max;   // (rows)
+  Tensor sum_exp;   // (2 * rows): sum-exp, then target logit (one all-reduce)
+  Tensor losses;    // (rows)
+};
+VocabParallelCE make_vocab_parallel_ce(int64_t rows);
+
+// Returns the mean loss over the rows; logits (rows, V_local), targets int32 (rows).
+double vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, const Tensor& logits,
+                                            const Tensor& targets, int64_t vocab_start,
+                                            Communicator& tp);
+// dlogits (rows, V_local) = d(mean loss * dloss)/d logits (overwritten).
+void vocab_parallel_cross_entropy_backward(Tensor& dlogits, const VocabParallelCE& ce,
+                                           const Tensor& logits, const Tensor& targets,
+                                           int64_t vocab_start, float dloss);
+
+}  // namespace tpb

@@ -1,0 +1,45 @@
+#include "profile/trace_files.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "profile/chrome_trace.h"
+#include "report/atomic_file.h"
+
+namespace tpb {
+
+void write_traces(const TraceBuffer& trace, const std::vector<CommTiming>& comms, Communicator& world,
+                  const std::string& out_dir, const std::string& tag) {
+  // Common origin: the earliest timestamp of any rank.
+  int64_t first = trace.spans().empty() ? 0 : trace.spans().front().start_ns;
+  for (const auto& s : trace.spans()) first = std::min(first, s.start_ns);
+  int64_t neg = -first;
+  world.all_reduce(&neg, &neg, 1, DType::i64, ReduceOp::max);
+  RankTrace t{world.rank(), world.size(), &trace.spans(), &comms, &world.log(), -neg};
+  nlohmann::json events = trace_events(t);
+  const std::string dir = fmt::format("{}/profiler_logs_rank_{}_{}", out_dir, world.rank(), tag);
+  write_file_atomic(fmt::format("{}/rank{}_{}.pt.trace.json", dir, world.rank(), tag),
+                    trace_document(events, world.rank(), world.size(), "mpi").dump());
+
+  // Merged: every rank's events travel to rank 0 as serialised JSON.
+  const std::string mine = events.dump();
+  std::vector<int64_t> sizes(static_cast<size_t>(world.size()));
+  int64_t my_size = static_cast<int64_t>(mine.size());
+  world.all_gather(&my_size, sizes.data(), 1, DType::i64);
+  int64_t total = 0;
+  for (auto s : sizes) total += s;
+  std::string all(static_cast<size_t>(total), '\0');
+  world.all_gather_v(mine.data(), all.data(), sizes, DType::u8);
+  if (world.rank() != 0) return;
+  nlohmann::json merged = nlohmann::json::array();
+  size_t at = 0;
+  for (int64_t s : sizes) {
+    for (auto& e : nlohmann::json::parse(all.substr(at, static_cast<size_t>(s)))) merged.push_back(std::move(e));
+    at += static_cast<size_t>(s);
+  }
+  write_file_atomic(fmt::format("{}/profiler_logs_all_ranks_{}/all_ranks_{}.pt.trace.json", out_dir, tag, tag),
+                    trace_document(std::move(merged), 0, world.size(), "mpi").dump());
+}
+
+}  // namespace tpb

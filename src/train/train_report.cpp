@@ -1,0 +1,220 @@
+#include "train/train_report.h"
+
+#include <fmt/format.h>
+
+#include "model/params.h"
+
+namespace tpb {
+
+namespace {
+
+Stats over_ranks(const TrainResult& r, double IterRecord::*field) {
+  std::vector<double> medians;
+  for (const auto& rank : r.per_rank) {
+    std::vector<double> v;
+    for (const IterRecord& it : rank)
+      if (!it.warmup) v.push_back(it.*field);
+    medians.push_back(summarize(v).median);
+  }
+  return summarize(medians);
+}
+
+std::string ms(double s) { return fmt::format("{:.1f}", s * 1e3); }
+std::string spread_ms(const Stats& s) { return fmt::format("{:>9} {:>9} {:>9}", ms(s.min), ms(s.median), ms(s.max)); }
+std::string mib(double b) { return fmt::format("{:.1f}", b / (1 << 20)); }
+
+std::string thousands(int64_t v) {
+  std::string s = std::to_string(v), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int world_size, int dp_size) {
+  TrainSummary s;
+  const size_t iters = r.per_rank.empty() ? 0 : r.per_rank[0].size();
+  std::vector<double> slowest;
+  for (size_t i = 0; i < iters; ++i) {
+    if (r.per_rank[0][i].warmup) continue;
+    double m = 0;
+    for (const auto& rank : r.per_rank) m = std::max(m, rank[i].dt);
+    slowest.push_back(m);
+  }
+  s.timed_iters = static_cast<int>(slowest.size());
+  s.dt = summarize(slowest);
+  s.dtf = over_ranks(r, &IterRecord::dtf);
+  s.dtb = over_ranks(r, &IterRecord::dtb);
+  s.opt = over_ranks(r, &IterRecord::opt);
+  s.tp_comm = over_ranks(r, &IterRecord::tp_comm);
+  s.tp_wait = over_ranks(r, &IterRecord::tp_wait);
+  s.tp_transfer = over_ranks(r, &IterRecord::tp_transfer);
+  s.dp_comm = over_ranks(r, &IterRecord::dp_comm);
+  s.dp_wait = over_ranks(r, &IterRecord::dp_wait);
+  s.dp_transfer = over_ranks(r, &IterRecord::dp_transfer);
+  s.tokens_per_step = static_cast<double>(c.batch * dp_size * c.model.seq);
+  s.tokens_per_s = s.dt.median > 0 ? s.tokens_per_step / s.dt.median : 0;
+  s.flops_per_step = model_flops_per_step(c.model, static_cast<int64_t>(s.tokens_per_step));
+  s.model_flops_per_s = s.dt.median > 0 ? s.flops_per_step / s.dt.median : 0;
+  s.gemm_peak_flops = r.gemm_peak_flops;
+  s.mfu = s.gemm_peak_flops > 0 ? s.model_flops_per_s / (world_size * s.gemm_peak_flops) : 0;
+  if (iters) {
+    s.loss_first = r.per_rank[0].front().loss;
+    s.loss_last = r.per_rank[0].back().loss;
+  }
+  for (int k = 0; k < kNumMemCategories; ++k) {
+    std::vector<double> peaks;
+    for (const auto& rank : r.per_rank) peaks.push_back(rank.empty() ? 0.0 : static_cast<double>(rank.back().mem.peak[static_cast<size_t>(k)]));
+    s.mem_peak[static_cast<size_t>(k)] = summarize(peaks);
+  }
+  std::vector<double> totals;
+  for (const auto& rank : r.per_rank) totals.push_back(rank.empty() ? 0.0 : static_cast<double>(rank.back().mem.total_peak));
+  s.mem_total_peak = summarize(totals);
+  return s;
+}
+
+std::string format_train_header(const TrainConfig& c, int world_size, int dp_size, const std::string& data) {
+  const ModelConfig& m = c.model;
+  return fmt::format(
+      "tpbench train: preset {}, {} parameters (dim {}, {} layers, {} heads, {} KV heads, FFN {}, vocab {}, seq {})\n"
+      "  mesh dp {} x tp {} on {} ranks; batch {} per DP rank ({} tokens a step); AdamW lr {} wd {} clip {}; "
+      "{} iterations ({} warm-up, not summarised)\n  data: {}\n",
+      c.preset, thousands(parameter_count(m)), m.dim, m.n_layers, m.n_heads, m.n_kv_heads, m.ffn_hidden, m.vocab,
+      m.seq, dp_size, c.tp, world_size, c.batch, c.batch * dp_size * m.seq, c.opt.lr, c.opt.weight_decay,
+      c.opt.grad_clip, c.iters, c.warmup_iters, data);
+}
+
+std::string format_progress(const IterRecord& r, const TrainConfig& c, int dp_size, double eta_s) {
+  const double tokens = static_cast<double>(c.batch * dp_size * c.model.seq);
+  return fmt::format("iter {:>4}/{}  loss {:.4f}  dt {:>7.1f} ms  dtf {:>7.1f}  dtb {:>7.1f}  opt {:>6.1f}  "
+                     "tok/s {:>8.0f}  lr {:.2e}  ETA {:.0f} s{}\n",
+                     r.iter + 1, c.iters, r.loss, r.dt * 1e3, r.dtf * 1e3, r.dtb * 1e3, r.opt * 1e3,
+                     r.dt > 0 ? tokens / r.dt : 0.0, r.lr, eta_s, r.warmup ? "  (warm-up)" : "");
+}
+
+std::string format_train_summary(const TrainSummary& s) {
+  std::string out = fmt::format("\nsummary over {} timed iterations (ms; per-rank medians, then min / median / max over ranks):\n", s.timed_iters);
+  out += fmt::format("  {:<34} {:>9} {:>9} {:>9}\n", "", "min", "median", "max");
+  out += fmt::format("  {:<34} {}   (over iterations: p95 {})\n", "dt (step, slowest rank)", spread_ms(s.dt), ms(s.dt.p95));
+  out += fmt::format("  {:<34} {}\n", "dtf (forward)", spread_ms(s.dtf));
+  out += fmt::format("  {:<34} {}\n", "dtb (backward + DP grad sync)", spread_ms(s.dtb));
+  out += fmt::format("  {:<34} {}\n", "optimizer (clip + AdamW)", spread_ms(s.opt));
+  out += fmt::format("  {:<34} {}\n", "TP communication", spread_ms(s.tp_comm));
+  out += fmt::format("  {:<34} {}\n", "  wait (for last rank)", spread_ms(s.tp_wait));
+  out += fmt::format("  {:<34} {}\n", "  transfer", spread_ms(s.tp_transfer));
+  out += fmt::format("  {:<34} {}\n", "DP communication", spread_ms(s.dp_comm));
+  out += fmt::format("  {:<34} {}\n", "  wait (for last rank)", spread_ms(s.dp_wait));
+  out += fmt::format("  {:<34} {}\n", "  transfer", spread_ms(s.dp_transfer));
+  out += fmt::format("  tokens/s {:.0f}   model TFLOP/s {:.4f}   MFU {:.1f}% of the measured fp32 GEMM peak ({:.1f} GFLOP/s per rank)\n",
+                     s.tokens_per_s, s.model_flops_per_s * 1e-12, s.mfu * 100, s.gemm_peak_flops * 1e-9);
+  out += fmt::format("  loss {:.4f} -> {:.4f}\n", s.loss_first, s.loss_last);
+  out += "  peak memory per rank (MiB, min / median / max over ranks):\n";
+  for (int k = 0; k < kNumMemCategories; ++k) {
+    const Stats& m = s.mem_peak[static_cast<size_t>(k)];
+    if (m.max == 0) continue;
+    out += fmt::format("    {:<32} {:>9} {:>9} {:>9}\n", mem_category_name(static_cast<MemCategory>(k)), mib(m.min), mib(m.median), mib(m.max));
+  }
+  out += fmt::format("    {:<32} {:>9} {:>9} {:>9}\n", "total (peak of the sum)", mib(s.mem_total_peak.min), mib(s.mem_total_peak.median), mib(s.mem_total_peak.max));
+  return out;
+}
+
+std::string format_dry_run(const TrainConfig& c, int world_size) {
+  const ModelConfig& m = c.model;
+  const int dp = world_size / c.tp;
+  std::string out = fmt::format("tpbench train --dry-run: preset {}, mesh dp {} x tp {}\n", c.preset, dp, c.tp);
+  out += fmt::format("parameters: {}\n", thousands(parameter_count(m)));
+  ModelParams p0(m, 0, c.tp);  // shapes only: every TP rank's shard sizes are equal (no padding)
+  out += fmt::format("per-rank shards (tp rank 0 of {}; every TP rank holds the same sizes):\n", c.tp);
+  int64_t local_total = 0;
+  for (const Param& p : p0.all()) {
+    local_total += p.value.numel();
+    if (p.name.starts_with("layers.") && !p.name.starts_with("layers.0.")) continue;
+    out += fmt::format("  {:<34} full ({:>6}, {:>6})  local {:<16} {}\n", p.name, p.full_rows, p.full_cols,
+                       p.value.shape().str(),
+                       p.kind == ShardKind::rows ? "rows split" : p.kind == ShardKind::cols ? "cols split" : "replicated");
+  }
+  if (m.n_layers > 1) out += fmt::format("  (layers 1..{} as layer 0)\n", m.n_layers - 1);
+  out += fmt::format("parameters per rank: {}\n", thousands(local_total));
+  const int64_t tokens = c.batch * dp * m.seq;
+  out += fmt::format("FLOPs per step: {:.4e} ({} tokens: 3 x (2 x {} matmul params + 4 x seq x dim x layers) per token)\n",
+                     model_flops_per_step(m, tokens), tokens, thousands(matmul_parameter_count(m)));
+  return out;
+}
+
+nlohmann::json train_config_json(const TrainConfig& c, int world_size, int dp_size, const MachineInfo& m,
+                                 const std::string& data) {
+  const ModelConfig& mc = c.model;
+  return {{"schema", "tpbench.train.config/1"},
+          {"preset", c.preset},
+          {"model", {{"dim", mc.dim}, {"n_layers", mc.n_layers}, {"n_heads", mc.n_heads}, {"n_kv_heads", mc.n_kv_heads},
+                     {"ffn_hidden", mc.ffn_hidden}, {"vocab", mc.vocab}, {"seq", mc.seq}, {"norm_eps", mc.norm_eps},
+                     {"rope_theta", mc.rope_theta}, {"parameters", parameter_count(mc)}}},
+          {"mesh", {{"world_size", world_size}, {"tp", c.tp}, {"dp", dp_size}}},
+          {"training", {{"batch_per_dp_rank", c.batch}, {"iters", c.iters}, {"warmup_iters", c.warmup_iters},
+                        {"lr", c.opt.lr}, {"lr_warmup", c.opt.lr_warmup}, {"min_lr_ratio", c.opt.min_lr_ratio},
+                        {"weight_decay", c.opt.weight_decay}, {"grad_clip", c.opt.grad_clip}, {"seed", c.seed},
+                        {"dp_overlap", c.dp_overlap}, {"bucket_mb", c.bucket_mb}}},
+          {"data", {{"kind", c.data.kind}, {"path", c.data.path}, {"seed", c.data.seed}, {"description", data}}},
+          {"machine", to_json(m)}};
+}
+
+std::string train_metrics_jsonl(const TrainResult& r) {
+  std::string out;
+  for (size_t rank = 0; rank < r.per_rank.size(); ++rank)
+    for (const IterRecord& it : r.per_rank[rank]) {
+      nlohmann::json mem_cur = nlohmann::json::object(), mem_peak = nlohmann::json::object();
+      for (int k = 0; k < kNumMemCategories; ++k) {
+        const std::string name(mem_category_name(static_cast<MemCategory>(k)));
+        mem_cur[name] = it.mem.current[static_cast<size_t>(k)];
+        mem_peak[name] = it.mem.peak[static_cast<size_t>(k)];
+      }
+      nlohmann::json j = {{"rank", rank}, {"iter", it.iter}, {"warmup", it.warmup}, {"loss", it.loss},
+                          {"grad_norm", it.grad_norm}, {"lr", it.lr}, {"dt_ms", it.dt * 1e3},
+                          {"dtf_ms", it.dtf * 1e3}, {"dtb_ms", it.dtb * 1e3}, {"opt_ms", it.opt * 1e3},
+                          {"tp_comm_ms", it.tp_comm * 1e3}, {"tp_wait_ms", it.tp_wait * 1e3},
+                          {"tp_transfer_ms", it.tp_transfer * 1e3}, {"tp_bytes", it.tp_bytes},
+                          {"dp_comm_ms", it.dp_comm * 1e3}, {"dp_wait_ms", it.dp_wait * 1e3},
+                          {"dp_transfer_ms", it.dp_transfer * 1e3}, {"dp_bytes", it.dp_bytes},
+                          {"mem_current_bytes", mem_cur}, {"mem_peak_bytes", mem_peak},
+                          {"mem_total_peak_bytes", it.mem.total_peak}};
+      out += j.dump() + "\n";
+    }
+  return out;
+}
+
+nlohmann::json train_summary_json(const TrainSummary& s) {
+  auto st = [](const Stats& x, double scale) {
+    return nlohmann::json{{"min", x.min * scale}, {"median", x.median * scale}, {"p95", x.p95 * scale},
+                          {"max", x.max * scale}, {"mean", x.mean * scale}};
+  };
+  nlohmann::json mem = nlohmann::json::object();
+  for (int k = 0; k < kNumMemCategories; ++k)
+    mem[std::string(mem_category_name(static_cast<MemCategory>(k)))] = st(s.mem_peak[static_cast<size_t>(k)], 1.0);
+  mem["total"] = st(s.mem_total_peak, 1.0);
+  return {{"schema", "tpbench.train.summary/1"},
+          {"timed_iters", s.timed_iters},
+          {"step_ms", st(s.dt, 1e3)},
+          {"forward_ms", st(s.dtf, 1e3)},
+          {"backward_ms", st(s.dtb, 1e3)},
+          {"optimizer_ms", st(s.opt, 1e3)},
+          {"tp_comm_ms", st(s.tp_comm, 1e3)},
+          {"tp_wait_ms", st(s.tp_wait, 1e3)},
+          {"tp_transfer_ms", st(s.tp_transfer, 1e3)},
+          {"dp_comm_ms", st(s.dp_comm, 1e3)},
+          {"dp_wait_ms", st(s.dp_wait, 1e3)},
+          {"dp_transfer_ms", st(s.dp_transfer, 1e3)},
+          {"tokens_per_step", s.tokens_per_step},
+          {"tokens_per_s", s.tokens_per_s},
+          {"flops_per_step", s.flops_per_step},
+          {"model_flops_per_s", s.model_flops_per_s},
+          {"gemm_peak_flops_per_rank", s.gemm_peak_flops},
+          {"mfu", s.mfu},
+          {"loss_first", s.loss_first},
+          {"loss_last", s.loss_last},
+          {"peak_memory_bytes", mem}};
+}
+
+}  // namespace tpb

@@ -1,0 +1,41 @@
+// What `tpbench train` prints and writes: progress lines, the summary table (per-rank
+// min / median / max), and the run directory's config.json, metrics.jsonl and summary.json
+// (schema: docs/results.md). Formulas: docs/metrics.md.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "report/machine.h"
+#include "report/stats.h"
+#include "train/trainer.h"
+
+namespace tpb {
+
+struct TrainSummary {
+  int timed_iters = 0;
+  Stats dt;                                   // over timed iterations, slowest rank each
+  Stats dtf, dtb, opt;                        // over ranks, of per-rank medians
+  Stats tp_comm, tp_wait, tp_transfer, dp_comm, dp_wait, dp_transfer;
+  double tokens_per_step = 0, tokens_per_s = 0;
+  double flops_per_step = 0, model_flops_per_s = 0, mfu = 0;
+  double gemm_peak_flops = 0;                 // per rank
+  double loss_first = 0, loss_last = 0;
+  std::array<Stats, kNumMemCategories> mem_peak;  // over ranks, of each rank's peak bytes
+  Stats mem_total_peak;
+};
+
+TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int world_size, int dp_size);
+
+std::string format_train_header(const TrainConfig& c, int world_size, int dp_size, const std::string& data);
+std::string format_progress(const IterRecord& r, const TrainConfig& c, int dp_size, double eta_s);
+std::string format_train_summary(const TrainSummary& s);
+// The --dry-run text: parameters, per-rank shard sizes, FLOPs per step.
+std::string format_dry_run(const TrainConfig& c, int world_size);
+
+nlohmann::json train_config_json(const TrainConfig& c, int world_size, int dp_size, const MachineInfo& m,
+                                 const std::string& data);
+std::string train_metrics_jsonl(const TrainResult& r);
+nlohmann::json train_summary_json(const TrainSummary& s);
+
+}  // namespace tpb

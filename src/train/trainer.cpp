@@ -1,0 +1,189 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "kernels/ops.h"
+#include "model/params.h"
+#include "model/transformer.h"
+#include "report/stats.h"
+#include "train/data_parallel.h"
+
+namespace tpb {
+
+void validate_train_config(const TrainConfig& c, int world_size) {
+  validate_mesh(world_size, c.tp);
+  validate_model_config(c.model, c.tp);
+  if (c.batch <= 0) usage_error("--batch must be > 0, got {}", c.batch);
+  if (c.iters <= 0) usage_error("--iters must be > 0, got {}", c.iters);
+  if (c.warmup_iters < 0 || c.warmup_iters >= c.iters)
+    usage_error("--warmup-iters must be in [0, --iters), got {} with --iters {}", c.warmup_iters, c.iters);
+  if (!(c.opt.lr > 0)) usage_error("--lr must be > 0, got {}", c.opt.lr);
+  if (c.opt.weight_decay < 0) usage_error("--weight-decay must be >= 0, got {}", c.opt.weight_decay);
+  if (c.bucket_mb <= 0) usage_error("--bucket-mb must be > 0, got {}", c.bucket_mb);
+  if (c.log_every <= 0) usage_error("--log-every must be > 0, got {}", c.log_every);
+}
+
+double measure_gemm_peak(Communicator& world, int64_t n, int reps) {
+  Tensor a = Tensor::empty({n, n}, MemCategory::other), b = Tensor::empty({n, n}, MemCategory::other),
+         c = Tensor::empty({n, n}, MemCategory::other);
+  a.fill(0.5f);
+  b.fill(0.25f);
+  ops::matmul(c, a, b, false, true);  // warm-up
+  world.barrier();
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    const int64_t t0 = now_ns();
+    ops::matmul(c, a, b, false, true);
+    best = std::max(best, 2.0 * static_cast<double>(n * n * n) / seconds_between(t0, now_ns()));
+  }
+  std::vector<double> all(static_cast<size_t>(world.size()));
+  world.all_gather(&best, all.data(), 1, DType::f64);
+  return summarize(all).median;
+}
+
+namespace {
+
+struct Stamps {
+  int64_t start, forward_end, backward_end, end;
+};
+
+// Sums of a group's collectives inside [s.start, s.end).
+void add_comms(const std::vector<CommTiming>& t, const Stamps& s, double& comm, double& wait,
+               double& transfer, double& bytes) {
+  for (const CommTiming& c : t) {
+    if (c.record.start_ns < s.start || c.record.start_ns >= s.end) continue;
+    comm += seconds_between(c.record.start_ns, c.record.end_ns);
+    wait += static_cast<double>(c.wait_ns) * 1e-9;
+    transfer += static_cast<double>(c.transfer_ns) * 1e-9;
+    bytes += static_cast<double>(c.record.bytes);
+  }
+}
+
+constexpr int kFields = 16 + 2 * kNumMemCategories + 2;
+
+void pack(const IterRecord& r, double* f) {
+  const double v[] = {static_cast<double>(r.iter), r.warmup ? 1.0 : 0.0, r.loss, r.grad_norm, r.lr, r.dt,
+                      r.dtf, r.dtb, r.opt, r.tp_comm, r.tp_wait, r.tp_transfer, r.dp_comm, r.dp_wait,
+                      r.dp_transfer, r.tp_bytes};
+  std::copy(std::begin(v), std::end(v), f);
+  f[16] = r.dp_bytes;
+  for (int k = 0; k < kNumMemCategories; ++k) {
+    f[17 + k] = static_cast<double>(r.mem.current[static_cast<size_t>(k)]);
+    f[17 + kNumMemCategories + k] = static_cast<double>(r.mem.peak[static_cast<size_t>(k)]);
+  }
+  f[17 + 2 * kNumMemCategories] = static_cast<double>(r.mem.total_peak);
+}
+
+IterRecord unpack(const double* f) {
+  IterRecord r;
+  r.iter = static_cast<int>(f[0]);
+  r.warmup = f[1] != 0;
+  r.loss = f[2]; r.grad_norm = f[3]; r.lr = f[4]; r.dt = f[5]; r.dtf = f[6]; r.dtb = f[7]; r.opt = f[8];
+  r.tp_comm = f[9]; r.tp_wait = f[10]; r.tp_transfer = f[11];
+  r.dp_comm = f[12]; r.dp_wait = f[13]; r.dp_transfer = f[14]; r.tp_bytes = f[15]; r.dp_bytes = f[16];
+  for (int k = 0; k < kNumMemCategories; ++k) {
+    r.mem.current[static_cast<size_t>(k)] = static_cast<int64_t>(f[17 + k]);
+    r.mem.peak[static_cast<size_t>(k)] = static_cast<int64_t>(f[17 + kNumMemCategories + k]);
+  }
+  r.mem.total_peak = static_cast<int64_t>(f[17 + 2 * kNumMemCategories]);
+  return r;
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressFn& progress) {
+  TrainResult result;
+  Communicator& world = mesh.world();
+  Communicator& tp = mesh.tp();
+  Communicator& dp = mesh.dp();
+  const auto source = open_token_source(c.data, c.model.vocab, c.model.seq);
+  result.data_description = source->describe();
+  result.gemm_peak_flops = measure_gemm_peak(world);
+
+  ModelParams params(c.model, mesh.tp_rank(), mesh.tp_size());
+  params.init_from_seed(c.seed);
+  TransformerActivations acts = make_transformer_activations(c.model, mesh.tp_size(), c.batch);
+  OptimizerConfig opt_config = c.opt;
+  opt_config.total_steps = c.iters;
+  AdamW optimizer(opt_config, params);
+  GradReducer reducer(params, dp, static_cast<int64_t>(c.bucket_mb * (1 << 20)), c.dp_overlap);
+  result.grad_buckets = reducer.num_buckets();
+  TraceBuffer* trace = c.profile ? &result.trace : nullptr;
+  auto on_unit = [&reducer](int u) { reducer.unit_done(u); };
+
+  std::vector<IterRecord> mine;
+  std::vector<CommTiming> tp_timings, dp_timings;
+  for (int it = 0; it < c.iters; ++it) {
+    get_batch(*source, it, static_cast<int64_t>(mesh.dp_rank()) * c.batch, acts.tokens, acts.targets);
+    world.barrier();
+    const size_t first_record = world.log().records().size();
+    // ---- timed step ----
+    Stamps s{};
+    s.start = now_ns();
+    double loss = 0;
+    {
+      ScopedSpan span(trace, "forward", "phase");
+      loss = transformer_forward(acts, params, tp, trace);
+    }
+    s.forward_end = now_ns();
+    {
+      ScopedSpan span(trace, "backward", "phase");
+      params.zero_grads();
+      transformer_backward(acts, params, tp, on_unit, trace);
+      ScopedSpan sync(trace, "gradient", "phase");
+      reducer.finish();
+    }
+    s.backward_end = now_ns();
+    double norm = 0;
+    {
+      ScopedSpan span(trace, "optimizer", "phase");
+      norm = optimizer.step(params, tp);
+    }
+    s.end = now_ns();
+    if (trace) trace->add({"ProfilerStep", "user_annotation", s.start, s.end, it});
+    // ---- end of timed step: bookkeeping ----
+    IterRecord r;
+    r.iter = it;
+    r.warmup = it < c.warmup_iters;
+    r.dt = seconds_between(s.start, s.end);
+    r.dtf = seconds_between(s.start, s.forward_end);
+    r.dtb = seconds_between(s.forward_end, s.backward_end);
+    r.opt = seconds_between(s.backward_end, s.end);
+    r.grad_norm = norm;
+    r.lr = optimizer.last_lr();
+    r.mem = default_allocator().stats();
+    const std::vector<CommRecord> recs = world.log().since(first_record);
+    world.log().clear();
+    auto tp_now = split_wait_transfer(tp, records_of_group(recs, tp.group_id()));
+    auto dp_now = split_wait_transfer(dp, records_of_group(recs, dp.group_id()));
+    add_comms(tp_now, s, r.tp_comm, r.tp_wait, r.tp_transfer, r.tp_bytes);
+    add_comms(dp_now, s, r.dp_comm, r.dp_wait, r.dp_transfer, r.dp_bytes);
+    if (c.profile) {
+      for (auto& t : tp_now) if (t.record.start_ns >= s.start && t.record.start_ns < s.end) result.comms.push_back(t);
+      for (auto& t : dp_now) if (t.record.start_ns >= s.start && t.record.start_ns < s.end) result.comms.push_back(t);
+    }
+    dp.all_reduce(&loss, &loss, 1, DType::f64, ReduceOp::avg);  // the global batch's mean
+    world.log().clear();
+    r.loss = loss;
+    mine.push_back(r);
+    if (progress) progress(r);
+  }
+  std::sort(result.comms.begin(), result.comms.end(),
+            [](const CommTiming& a, const CommTiming& b) { return a.record.start_ns < b.record.start_ns; });
+
+  // Every rank's records, to every rank.
+  std::vector<double> packed(mine.size() * kFields);
+  for (size_t i = 0; i < mine.size(); ++i) pack(mine[i], packed.data() + i * kFields);
+  std::vector<double> all(packed.size() * static_cast<size_t>(world.size()));
+  world.all_gather(packed.data(), all.data(), packed.size(), DType::f64);
+  result.per_rank.resize(static_cast<size_t>(world.size()));
+  for (int rank = 0; rank < world.size(); ++rank)
+    for (size_t i = 0; i < mine.size(); ++i)
+      result.per_rank[static_cast<size_t>(rank)].push_back(
+          unpack(all.data() + (static_cast<size_t>(rank) * mine.size() + i) * kFields));
+  return result;
+}
+
+}  // namespace tpb
