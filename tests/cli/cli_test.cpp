@@ -95,7 +95,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{kExe + " --nproc 2 linear --iters 0", "--iters must be > 0, got 0"},
         BadInput{kExe + " --nproc 4 linear --mode row --out-features 3",
                  "3 features cannot give every rank one"},
-        BadInput{kExe + " --nproc 2 linear --mode diagonal", "diagonal"}));
+        BadInput{kExe + " --nproc 2 linear --mode diagonal", "diagonal"},
+        BadInput{kExe + " --nproc 2 comm -b 1K -e 8", "-b/--min-bytes 1K is larger than -e/--max-bytes 8"},
+        BadInput{kExe + " --nproc 2 comm -f 1", "-f/--step-factor must be >= 2, got 1"},
+        BadInput{kExe + " --nproc 2 comm -b 12X", "-b/--min-bytes 12X is not a size"},
+        BadInput{kExe + " --nproc 4 comm --tp 3", "--tp 3 does not divide the world size 4"},
+        BadInput{kExe + " --nproc 2 comm --op all_scatter", "--op all_scatter is not one of"},
+        BadInput{kExe + " --nproc 2 comm --dtype fp16", "--dtype fp16 is not one of fp32|bf16"}));
 
 // Under the user's own mpirun every rank validates; rank 0 alone prints.
 INSTANTIATE_TEST_SUITE_P(
@@ -106,6 +112,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{std::string(TPB_MPIRUN) + " -np 2 --oversubscribe " + kExe + " --nproc 4 mesh",
                  "--nproc 4 but the launcher started 2 ranks"},
         BadInput{std::string(TPB_MPIRUN) + " -np 2 --oversubscribe " + kExe + " mesh --tp",
-                 "--tp"}));
+                 "--tp"},
+        BadInput{std::string(TPB_MPIRUN) + " -np 4 --oversubscribe " + kExe + " train --tp 2 --vocab 4097",
+                 "--tp 2 does not divide --vocab 4097"}));
 
 }  // namespace
