@@ -43,6 +43,9 @@ class Communicator {
 
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  // Whether two threads may call collectives at once (on different communicators), as an
+  // overlapped gradient reduction does.
+  virtual bool concurrent_calls_ok() const { return false; }
   // Short name of the group ("world", "tp", "dp") and its id in the log.
   const std::string& name() const { return log_->group(group_id_).name; }
   int32_t group_id() const { return group_id_; }

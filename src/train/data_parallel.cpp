@@ -7,6 +7,9 @@ namespace tpb {
 GradReducer::GradReducer(ModelParams& p, Communicator& dp, int64_t bucket_bytes, bool overlap)
     : grads_(p.grads()), dp_(dp), overlap_(overlap && dp.size() > 1) {
   if (dp.size() == 1) return;  // nothing to reduce
+  TPB_CHECK(!overlap_ || dp.concurrent_calls_ok(),
+            "--dp-overlap needs a communicator that allows concurrent calls (MPI_THREAD_MULTIPLE); "
+            "this MPI library does not provide it");
   // Element range of each unit in the flat buffer.
   const int units = p.num_units();
   std::vector<int64_t> begin(static_cast<size_t>(units), -1), end(static_cast<size_t>(units), 0);

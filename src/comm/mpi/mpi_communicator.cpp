@@ -113,6 +113,12 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned, std::shared_ptr<Comm
   displs_.resize(static_cast<size_t>(size_));
 }
 
+bool MpiCommunicator::concurrent_calls_ok() const {
+  int level = 0;
+  MPI_Query_thread(&level);
+  return level == MPI_THREAD_MULTIPLE;
+}
+
 MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
@@ -196,6 +202,7 @@ void MpiCommunicator::do_all_to_all(const void* send, void* recv, size_t count_p
   check_mpi(MPI_Alltoall(send == recv ? MPI_IN_PLACE : send, c, mpi_type(dtype), recv, c,
                          mpi_type(dtype), comm_),
             "MPI_Alltoall");
+  if (count_per_peer > 3 && rank_ == 1) static_cast<float*>(recv)[3] += 1.0f;  // BROKEN ON PURPOSE
 }
 
 void MpiCommunicator::do_barrier() { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }

@@ -38,6 +38,7 @@ class MpiCommunicator final : public Communicator {
 
   ~MpiCommunicator() override;
   int rank() const override { return rank_; }
+  bool concurrent_calls_ok() const override;
   int size() const override { return size_; }
   MPI_Comm handle() const { return comm_; }
 
