@@ -1,5 +1,6 @@
-// Communicator overhead: tpb::Communicator collectives against the same MPI call made
-// directly, side by side in one run.
+// Communicator overhead: every collective `tpbench comm` measures, issued exactly as it
+// issues them (commbench's CollectiveCall through tpb::Communicator), against the same MPI
+// call made directly on the same buffers, side by side in one run.
 //
 // Method: for each op and size, R rounds; each round times `iters` back-to-back calls of
 // the direct MPI function, then `iters` calls through the communicator (the order flips
@@ -7,9 +8,10 @@
 // long enough (>= 20 ms) that timer and barrier costs vanish. A
 // block's time is the slowest rank's (a collective is done when its last rank is). The
 // table shows the median over rounds of the per-call time, the ratio tpb/direct, and
-// nccl-tests' bus bandwidth (docs/metrics.md): all_reduce 2(n-1)/n, all_gather (n-1)/n.
+// nccl-tests' bus bandwidth (docs/metrics.md): all_reduce 2(n-1)/n; all_gather,
+// reduce_scatter, all_to_all (n-1)/n; broadcast 1. Out-of-place, fp32, sum.
 //
-//   mpirun -np 2 bench_comm [-b 65536] [-e 67108864] [-f 4] [-n 20] [-w 5] [-r 15]
+//   mpirun -np 2 bench_comm [-b 65536] [-e 67108864] [-f 4] [-n 20] [-w 5] [-r 15] [--op all]
 #include <fmt/format.h>
 #include <mpi.h>
 
@@ -19,6 +21,8 @@
 
 #include "base/clock.h"
 #include "comm/mpi/mpi_communicator.h"
+#include "commbench/bench_op.h"
+#include "commbench/collective_call.h"
 
 namespace {
 
@@ -38,6 +42,30 @@ double time_block(MPI_Comm comm, int iters, F&& f) {
   return slowest;
 }
 
+// The MPI call `call` stands for, made directly (out-of-place, fp32, sum).
+void direct_call(const tpb::CollectiveCall& c, MPI_Comm comm) {
+  const int count = static_cast<int>(c.call_count);
+  switch (c.op) {
+    case tpb::CommOp::all_reduce:
+      MPI_Allreduce(c.send, c.recv, count, MPI_FLOAT, MPI_SUM, comm);
+      return;
+    case tpb::CommOp::all_gather:
+      MPI_Allgather(c.send, count, MPI_FLOAT, c.recv, count, MPI_FLOAT, comm);
+      return;
+    case tpb::CommOp::reduce_scatter:
+      MPI_Reduce_scatter_block(c.send, c.recv, count, MPI_FLOAT, MPI_SUM, comm);
+      return;
+    case tpb::CommOp::broadcast:
+      MPI_Bcast(c.recv, count, MPI_FLOAT, c.root, comm);
+      return;
+    case tpb::CommOp::all_to_all:
+      MPI_Alltoall(c.send, count, MPI_FLOAT, c.recv, count, MPI_FLOAT, comm);
+      return;
+    default:
+      return;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,6 +78,8 @@ int main(int argc, char** argv) {
   app.add_option("-n,--iters", iters)->check(CLI::Range(1, 1 << 20));
   app.add_option("-w,--warmup", warmup)->check(CLI::Range(0, 1 << 20));
   app.add_option("-r,--rounds", rounds)->check(CLI::Range(1, 1000));
+  std::string op_name = "all";
+  app.add_option("--op", op_name, "one collective or all");
   CLI11_PARSE(app, argc, argv);
 
   tpb::MpiRuntime mpi(&argc, &argv);
@@ -62,26 +92,18 @@ int main(int argc, char** argv) {
                tpb::MpiRuntime::library_version(), "bytes", "op", "direct_us", "tpb_us",
                "ratio", "busbw_GB/s");
 
-  for (const char* op : {"all_reduce", "all_gather"}) {
-    const bool is_ar = std::string(op) == "all_reduce";
+  for (tpb::CommOp op : tpb::parse_bench_ops(op_name)) {
     for (size_t bytes = min_bytes; bytes <= max_bytes; bytes *= static_cast<size_t>(factor)) {
-      // bytes is the full buffer (nccl-tests' convention): all_gather sends bytes / n.
-      const size_t count = bytes / sizeof(float);
-      const size_t send_count = is_ar ? count : count / static_cast<size_t>(n);
-      std::vector<float> in(is_ar ? count : send_count, 1.0f), out(is_ar ? count : send_count * n);
-      auto direct = [&] {
-        if (is_ar)
-          MPI_Allreduce(in.data(), out.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, comm);
-        else
-          MPI_Allgather(in.data(), static_cast<int>(send_count), MPI_FLOAT, out.data(),
-                        static_cast<int>(send_count), MPI_FLOAT, comm);
-      };
-      auto through = [&] {
-        if (is_ar)
-          world->all_reduce(in.data(), out.data(), count, tpb::DType::f32, tpb::ReduceOp::sum);
-        else
-          world->all_gather(in.data(), out.data(), send_count, tpb::DType::f32);
-      };
+      // bytes is the full buffer (nccl-tests' convention), rounded as `tpbench comm` does.
+      const size_t count = tpb::op_element_count(op, bytes, tpb::DType::f32, n);
+      tpb::BenchBuffers buffers;
+      buffers.resize(count, tpb::DType::f32);
+      std::fill(buffers.send.begin(), buffers.send.end(), std::byte{0});
+      std::fill(buffers.recv.begin(), buffers.recv.end(), std::byte{0});
+      const tpb::CollectiveCall call =
+          tpb::make_call(op, tpb::DType::f32, count, /*in_place=*/false, /*root=*/0, *world, buffers);
+      auto direct = [&] { direct_call(call, comm); };
+      auto through = [&] { tpb::issue(*world, call); };
       // Warm up both, and size the blocks to last >= 20 ms so small sizes are not all noise.
       const double est = std::max(time_block(comm, std::max(warmup, 1), direct),
                                   time_block(comm, std::max(warmup, 1), through));
@@ -98,10 +120,11 @@ int main(int argc, char** argv) {
         world->log().clear();  // the log would otherwise grow without bound here
       }
       const double d = median(t_direct), t = median(t_tpb);
-      const double busbw_factor = is_ar ? 2.0 * (n - 1) / n : static_cast<double>(n - 1) / n;
+      const size_t moved = count * sizeof(float);
       if (root)
-        fmt::print("  {:>10} {:>14} {:>12.1f} {:>12.1f} {:>8.3f} {:>12.2f}\n", bytes, op, d * 1e6,
-                   t * 1e6, t / d, static_cast<double>(bytes) / t * busbw_factor * 1e-9);
+        fmt::print("  {:>10} {:>14} {:>12.1f} {:>12.1f} {:>8.3f} {:>12.2f}\n", moved,
+                   tpb::comm_op_name(op), d * 1e6, t * 1e6, t / d,
+                   static_cast<double>(moved) / t * tpb::bus_bandwidth_factor(op, n) * 1e-9);
     }
   }
   return 0;

@@ -55,7 +55,18 @@ class TrainCommand final : public Command {
     sub.add_option("--data-path", c_.data.path, "token file (llm.c / nanoGPT .bin) or UTF-8 text file");
     sub.add_option("--data-dtype", c_.data.token_dtype, std::string("token file format: ") + kTokenDtypes)->capture_default_str();
     sub.add_option("--data-seed", c_.data.seed, "seed of the data sampling")->capture_default_str();
-    sub.add_flag("--dp-overlap", c_.dp_overlap, "all-reduce gradient buckets during backward (a communication thread)");
+    sub.add_option("--dp-shard", c_.dp_shard,
+                   "data-parallel layout: none (DDP), optimizer (ZeRO-1), full (FSDP / ZeRO-3)")
+        ->check(CLI::IsMember({"none", "optimizer", "full"}))
+        ->capture_default_str();
+    sub.add_flag("--dp-overlap", c_.dp_overlap,
+                 "none/optimizer: reduce gradients during backward (a communication thread)");
+    sub.add_option("--prefetch", prefetch_, "full: all-gather the next unit during the current one (on|off)")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
+    sub.add_option("--recompute", recompute_, "activation recomputation: none or block")
+        ->check(CLI::IsMember({"none", "block"}))
+        ->capture_default_str();
     sub.add_option("--bucket-mb", c_.bucket_mb, "gradient bucket size for the DP all-reduce")->capture_default_str();
     sub.add_option("--log-every", c_.log_every, "print a progress line every k iterations")->capture_default_str();
     sub.add_flag("--profile", c_.profile, "write per-rank and merged Chrome/Perfetto traces into the run directory");
@@ -134,6 +145,8 @@ class TrainCommand final : public Command {
     set(c.model.seq, seq_);
     if (batch_ != kUnset) c.batch = batch_;
     c.opt.lr_warmup = lr_warmup_ >= 0 ? lr_warmup_ : c.iters / 10;
+    c.prefetch = prefetch_ == "on";
+    c.recompute = recompute_ == "block";
     return c;
   }
 
@@ -162,6 +175,8 @@ class TrainCommand final : public Command {
           seq_ = kUnset, batch_ = kUnset, lr_warmup_ = -1;
   float lr_ = 0;
   bool dry_run_ = false;
+  std::string prefetch_ = "on";
+  std::string recompute_ = "none";
   std::string out_ = "outputs";
   std::string run_name_ = "train";
   std::string json_;

@@ -31,6 +31,10 @@ class Command {
   virtual void validate(int world_size) const {}
   // Returns the process exit status.
   virtual int run(RunContext& ctx) = 0;
+  // Commands that start other programs instead of being ranks (sweep, report) return
+  // false: main() then never starts MPI nor launches ranks for them, and calls run_local().
+  virtual bool uses_mpi() const { return true; }
+  virtual int run_local() { return 1; }
 };
 
 // Every subcommand, in --help order.

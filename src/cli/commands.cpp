@@ -10,6 +10,8 @@ std::unique_ptr<Command> make_mesh_command();
 std::unique_ptr<Command> make_linear_command();
 std::unique_ptr<Command> make_comm_command();
 std::unique_ptr<Command> make_train_command();
+std::unique_ptr<Command> make_sweep_command();
+std::unique_ptr<Command> make_report_command();
 
 std::vector<std::unique_ptr<Command>> make_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
@@ -17,6 +19,8 @@ std::vector<std::unique_ptr<Command>> make_commands() {
   cmds.push_back(make_linear_command());
   cmds.push_back(make_comm_command());
   cmds.push_back(make_train_command());
+  cmds.push_back(make_sweep_command());
+  cmds.push_back(make_report_command());
   return cmds;
 }
 

@@ -87,6 +87,16 @@ int main(int argc, char** argv) {
     return kUsageExit;
   }
 
+  // sweep and report run as one plain process (they launch tpbench themselves): no MPI.
+  if (!chosen->uses_mpi()) {
+    try {
+      return chosen->run_local();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "tpbench {}: error: {}\n", chosen->name(), e.what());
+      return 1;
+    }
+  }
+
   if (!env.under_launcher && world_size > 1) {
     try {
       std::vector<std::string> self = {tpb::self_executable()};

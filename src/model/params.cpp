@@ -18,6 +18,13 @@ uint64_t hash_name(uint64_t seed, const std::string& name) {
 
 }  // namespace
 
+Shape Param::local_shape() const {
+  if (kind == ShardKind::replicated) return Shape{full_cols};
+  return kind == ShardKind::rows ? Shape{shard.size, full_cols} : Shape{full_rows, shard.size};
+}
+
+int64_t Param::value_numel() const { return local_shape().numel(); }
+
 void ModelParams::add(const std::string& name, int64_t rows, int64_t cols, ShardKind kind, int unit) {
   Param p;
   p.name = name;
@@ -31,9 +38,10 @@ void ModelParams::add(const std::string& name, int64_t rows, int64_t cols, Shard
   params_.push_back(std::move(p));
 }
 
-ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size)
+ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_pad, bool materialize)
     : config_(c), tp_rank_(tp_rank), tp_size_(tp_size) {
   validate_model_config(c, tp_size);
+  TPB_CHECK(dp_pad >= 1, "dp_pad {} must be >= 1", dp_pad);
   const int64_t hd = c.head_dim();
   add("tok_embeddings", c.vocab, c.dim, ShardKind::rows, 0);
   for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -53,24 +61,57 @@ ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size)
   add("norm.weight", 1, c.dim, ShardKind::replicated, head);
   add("output", c.vocab, c.dim, ShardKind::rows, head);
 
-  int64_t total = 0;
-  for (const Param& p : params_) {
-    const int64_t rows = p.kind == ShardKind::rows ? p.shard.size : p.full_rows;
-    const int64_t cols = p.kind == ShardKind::cols ? p.shard.size : p.full_cols;
-    total += rows * cols;
-  }
-  values_ = Tensor::zeros({total}, MemCategory::parameters);
-  grads_ = Tensor::zeros({total}, MemCategory::gradients);
+  // Flat layout: units in order, each padded to a multiple of dp_pad.
+  units_.assign(static_cast<size_t>(num_units()), UnitRange{});
   int64_t offset = 0;
+  int current = -1;
   for (Param& p : params_) {
-    const bool norm = p.kind == ShardKind::replicated;
-    const int64_t rows = p.kind == ShardKind::rows ? p.shard.size : p.full_rows;
-    const int64_t cols = p.kind == ShardKind::cols ? p.shard.size : p.full_cols;
-    const Shape shape = norm ? Shape{cols} : Shape{rows, cols};
-    p.value = values_.narrow0(offset, rows * cols).view(shape);
-    p.grad = grads_.narrow0(offset, rows * cols).view(shape);
-    offset += rows * cols;
+    if (p.unit != current) {
+      if (current >= 0) {
+        UnitRange& prev = units_[static_cast<size_t>(current)];
+        prev.padded = (prev.size + dp_pad - 1) / dp_pad * dp_pad;
+        offset = prev.begin + prev.padded;
+      }
+      current = p.unit;
+      units_[static_cast<size_t>(current)].begin = offset;
+    }
+    p.flat_offset = offset;
+    const int64_t n = p.value_numel();
+    offset += n;
+    units_[static_cast<size_t>(current)].size += n;
   }
+  UnitRange& last = units_.back();
+  last.padded = (last.size + dp_pad - 1) / dp_pad * dp_pad;
+  flat_size_ = last.begin + last.padded;
+  if (!materialize) return;
+  values_ = Tensor::zeros({flat_size_}, MemCategory::parameters);
+  grads_ = Tensor::zeros({flat_size_}, MemCategory::gradients);
+  for (int u = 0; u < num_units(); ++u) {
+    const UnitRange& r = units_[static_cast<size_t>(u)];
+    bind_unit(u, values_.narrow0(r.begin, r.padded), grads_.narrow0(r.begin, r.padded));
+  }
+}
+
+void ModelParams::bind_unit(int u, const Tensor& values, const Tensor& grads) {
+  const UnitRange& r = units_.at(static_cast<size_t>(u));
+  TPB_CHECK(values.numel() == r.padded && (!grads.defined() || grads.numel() == r.padded),
+            "bind_unit {}: buffers of {} and {} elements for a unit of {}", u, values.numel(),
+            grads.defined() ? grads.numel() : 0, r.padded);
+  for (Param& p : params_) {
+    if (p.unit != u) continue;
+    const Shape shape = p.local_shape();
+    const int64_t at = p.flat_offset - r.begin;
+    p.value = values.narrow0(at, shape.numel()).view(shape);
+    p.grad = grads.defined() ? grads.narrow0(at, shape.numel()).view(shape) : Tensor{};
+  }
+}
+
+void ModelParams::unbind_unit(int u) {
+  for (Param& p : params_)
+    if (p.unit == u) {
+      p.value = Tensor{};
+      p.grad = Tensor{};
+    }
 }
 
 ModelParams::Layer ModelParams::layer(int64_t l) {

@@ -1,6 +1,13 @@
 // The model's parameters on one rank: every tensor by name, its tensor-parallel sharding,
-// and views into two flat buffers (values and gradients), so data parallelism can reduce
+// and views into flat buffers (values and gradients), so data parallelism can reduce
 // gradients in a few large buckets and optimizers can walk one array.
+//
+// The flat layout is by unit (0 the embedding, 1 + l layer l, L + 1 the final norm and the
+// output), each unit's range padded with zeros to a multiple of `dp_pad` so it can be
+// split evenly over the data-parallel ranks (ZeRO / FSDP shard every unit). With
+// `materialize` the whole flat values and gradients are allocated and every parameter
+// views them (DDP, ZeRO-1); without (FSDP), a unit's parameters exist only while
+// bind_unit() has pointed them at buffers someone gathered.
 //
 // Sharding (Megatron): column-parallel weights (wq, wk, wv, w1, w3) and the vocab-parallel
 // embedding and output keep a slice of ROWS (dim 0); row-parallel weights (wo, w2) a slice
@@ -30,13 +37,23 @@ struct Param {
   Tensor value;          // local shape: (rows_local, cols_local), or (dim) for norms
   Tensor grad;           // same shape
   int unit = 0;          // backward completion unit: 0 embedding, 1 + l layer l, L + 1 head
+  int64_t flat_offset = 0;  // first element in the flat buffer
+
+  Shape local_shape() const;  // (rows_local, cols_local), or (dim) for norms
+  int64_t value_numel() const;
+};
+
+struct UnitRange {
+  int64_t begin = 0;   // first element in the flat buffer
+  int64_t size = 0;    // elements of parameters
+  int64_t padded = 0;  // size rounded up to a multiple of dp_pad
 };
 
 class ModelParams {
  public:
-  ModelParams(const ModelConfig& c, int tp_rank, int tp_size);
+  ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_pad = 1, bool materialize = true);
 
-  // Draws every full tensor from the seed and keeps this rank's slice (DESIGN.md section 6
+  // Draws every full tensor from the seed and keeps this rank's slice (every unit must be bound) (DESIGN.md section 6
   // initialisation: embedding std 1; wq, wk, wv, w1 std 0.02; wo, w2, w3 std
   // 0.02 / sqrt(2 (l + 1)); output truncated normal (+-3 std) with std dim^-1/2; norms 1).
   void init_from_seed(uint64_t seed);
@@ -50,9 +67,18 @@ class ModelParams {
 
   std::vector<Param>& all() { return params_; }
   const std::vector<Param>& all() const { return params_; }
+  // The flat buffers (materialized mode only; undefined otherwise).
   Tensor& values() { return values_; }
   Tensor& grads() { return grads_; }
   void zero_grads() { grads_.zero(); }
+  bool materialized() const { return values_.defined(); }
+
+  const std::vector<UnitRange>& units() const { return units_; }
+  int64_t flat_size() const { return flat_size_; }
+  // Points unit u's parameters at `values` and `grads` (each units()[u].padded elements;
+  // grads may be undefined), or drops them (unbind).
+  void bind_unit(int u, const Tensor& values, const Tensor& grads);
+  void unbind_unit(int u);
 
   struct Layer {
     Param *attention_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w1, *w2, *w3;
@@ -72,7 +98,9 @@ class ModelParams {
   ModelConfig config_;
   int tp_rank_, tp_size_;
   std::vector<Param> params_;
-  Tensor values_, grads_;  // flat, in parameter order
+  std::vector<UnitRange> units_;
+  int64_t flat_size_ = 0;
+  Tensor values_, grads_;  // flat, in parameter order (materialized mode)
 };
 
 }  // namespace tpb

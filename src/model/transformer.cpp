@@ -5,15 +5,18 @@
 
 namespace tpb {
 
-TransformerActivations make_transformer_activations(const ModelConfig& c, int tp, int64_t batch) {
+TransformerActivations make_transformer_activations(const ModelConfig& c, int tp, int64_t batch,
+                                                    bool recompute) {
   const auto A = MemCategory::activations;
   TransformerActivations a;
   a.batch = batch;
+  a.recompute = recompute;
   const int64_t rows = batch * c.seq, v_local = c.vocab / tp;
   a.tokens = Tensor::empty({batch, c.seq}, A, DType::i32);
   a.targets = Tensor::empty({batch, c.seq}, A, DType::i32);
   for (int64_t l = 0; l <= c.n_layers; ++l) a.resid.push_back(Tensor::empty({batch, c.seq, c.dim}, A));
-  for (int64_t l = 0; l < c.n_layers; ++l) a.blocks.push_back(make_block_activations(c, tp, batch));
+  for (int64_t l = 0; l < (recompute ? 1 : c.n_layers); ++l) a.blocks.push_back(make_block_activations(c, tp, batch));
+  if (recompute) a.recompute_out = Tensor::empty({batch, c.seq, c.dim}, A);
   a.rstd_f = Tensor::empty({rows}, A);
   a.xf = Tensor::empty({batch, c.seq, c.dim}, A);
   a.logits = Tensor::empty({rows, v_local}, A);
@@ -25,15 +28,48 @@ TransformerActivations make_transformer_activations(const ModelConfig& c, int tp
   return a;
 }
 
-double transformer_forward(TransformerActivations& a, ModelParams& p, Communicator& tp, TraceBuffer* trace) {
-  const ModelConfig& c = p.config();
-  Param& emb = p.tok_embeddings();
-  vocab_parallel_embedding_forward(a.resid[0], a.tokens, emb.value, emb.shard.offset, tp);
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    ScopedSpan span(trace, "block", "layer", l);
-    block_forward(a.resid[static_cast<size_t>(l + 1)], a.blocks[static_cast<size_t>(l)], a.scratch,
-                  p.layer(l), a.resid[static_cast<size_t>(l)], c, tp, trace);
+namespace {
+
+BlockActivations& block_acts(TransformerActivations& a, int64_t l) {
+  return a.blocks[a.recompute ? 0 : static_cast<size_t>(l)];
+}
+
+// Announces a unit's use to the hooks for the lifetime of the scope.
+class UnitUse {
+ public:
+  UnitUse(UnitHooks* h, int unit, bool backward) : h_(h), unit_(unit), backward_(backward) {
+    if (h_) h_->before_unit(unit_, backward_);
   }
+  ~UnitUse() {
+    if (h_) h_->after_unit(unit_, backward_);
+  }
+  UnitUse(const UnitUse&) = delete;
+  UnitUse& operator=(const UnitUse&) = delete;
+
+ private:
+  UnitHooks* h_;
+  int unit_;
+  bool backward_;
+};
+
+}  // namespace
+
+double transformer_forward(TransformerActivations& a, ModelParams& p, Communicator& tp, TraceBuffer* trace,
+                           UnitHooks* hooks) {
+  const ModelConfig& c = p.config();
+  const int head = static_cast<int>(c.n_layers) + 1;
+  {
+    UnitUse use(hooks, 0, false);
+    Param& emb = p.tok_embeddings();
+    vocab_parallel_embedding_forward(a.resid[0], a.tokens, emb.value, emb.shard.offset, tp);
+  }
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    UnitUse use(hooks, static_cast<int>(l) + 1, false);
+    ScopedSpan span(trace, "block", "layer", l);
+    block_forward(a.resid[static_cast<size_t>(l + 1)], block_acts(a, l), a.scratch, p.layer(l),
+                  a.resid[static_cast<size_t>(l)], c, tp, trace);
+  }
+  UnitUse use(hooks, head, false);
   ops::rmsnorm_forward(a.xf, a.rstd_f, a.resid.back(), p.norm().value, c.norm_eps);
   Param& out = p.output();
   {
@@ -44,33 +80,47 @@ double transformer_forward(TransformerActivations& a, ModelParams& p, Communicat
   return vocab_parallel_cross_entropy_forward(a.ce, a.logits, a.targets, out.shard.offset, tp);
 }
 
-void transformer_backward(TransformerActivations& a, ModelParams& p, Communicator& tp,
-                          const std::function<void(int)>& on_unit_done, TraceBuffer* trace) {
+void transformer_backward(TransformerActivations& a, ModelParams& p, Communicator& tp, TraceBuffer* trace,
+                          UnitHooks* hooks) {
   const ModelConfig& c = p.config();
-  Param& out = p.output();
-  vocab_parallel_cross_entropy_backward(a.dlogits, a.ce, a.logits, a.targets, out.shard.offset, 1.0f);
-  Tensor& dxf = a.scratch.dxn;
-  {
-    ScopedSpan span(trace, "matmul", "kernel");
-    ops::matmul(dxf, a.dlogits, out.value);  // partial over the vocabulary shards
-    ops::matmul(out.grad, a.dlogits, a.xf.view({a.xf.shape().rows(), c.dim}), true, false, 1.0f, true);
-  }
-  all_reduce_tp(dxf, tp);  // f backward
+  const int head = static_cast<int>(c.n_layers) + 1;
   Tensor* dcur = &a.dresid_a;
   Tensor* dnext = &a.dresid_b;
-  dcur->zero();
-  ops::rmsnorm_backward(*dcur, p.norm().grad, dxf, a.resid.back(), p.norm().value, a.rstd_f);
-  if (on_unit_done) on_unit_done(static_cast<int>(c.n_layers) + 1);
-  for (int64_t l = c.n_layers - 1; l >= 0; --l) {
-    ScopedSpan span(trace, "block", "layer", l);
-    block_backward(*dnext, a.blocks[static_cast<size_t>(l)], a.scratch, p.layer(l),
-                   a.resid[static_cast<size_t>(l)], *dcur, c, tp, trace);
-    std::swap(dcur, dnext);
-    if (on_unit_done) on_unit_done(static_cast<int>(l) + 1);
+  {
+    UnitUse use(hooks, head, true);
+    Param& out = p.output();
+    vocab_parallel_cross_entropy_backward(a.dlogits, a.ce, a.logits, a.targets, out.shard.offset, 1.0f);
+    Tensor& dxf = a.scratch.dxn;
+    {
+      ScopedSpan span(trace, "matmul", "kernel");
+      ops::matmul(dxf, a.dlogits, out.value);  // partial over the vocabulary shards
+      ops::matmul(out.grad, a.dlogits, a.xf.view({a.xf.shape().rows(), c.dim}), true, false, 1.0f, true);
+    }
+    all_reduce_tp(dxf, tp);  // f backward
+    dcur->zero();
+    ops::rmsnorm_backward(*dcur, p.norm().grad, dxf, a.resid.back(), p.norm().value, a.rstd_f);
   }
-  Param& emb = p.tok_embeddings();
-  vocab_parallel_embedding_backward(emb.grad, *dcur, a.tokens, emb.shard.offset);
-  if (on_unit_done) on_unit_done(0);
+  if (hooks) hooks->grads_ready(head);
+  for (int64_t l = c.n_layers - 1; l >= 0; --l) {
+    {
+      UnitUse use(hooks, static_cast<int>(l) + 1, true);
+      ScopedSpan span(trace, "block", "layer", l);
+      const Tensor& x = a.resid[static_cast<size_t>(l)];
+      if (a.recompute) {
+        ScopedSpan re(trace, "recompute", "phase");
+        block_forward(a.recompute_out, block_acts(a, l), a.scratch, p.layer(l), x, c, tp, trace);
+      }
+      block_backward(*dnext, block_acts(a, l), a.scratch, p.layer(l), x, *dcur, c, tp, trace);
+      std::swap(dcur, dnext);
+    }
+    if (hooks) hooks->grads_ready(static_cast<int>(l) + 1);
+  }
+  {
+    UnitUse use(hooks, 0, true);
+    Param& emb = p.tok_embeddings();
+    vocab_parallel_embedding_backward(emb.grad, *dcur, a.tokens, emb.shard.offset);
+  }
+  if (hooks) hooks->grads_ready(0);
 }
 
 }  // namespace tpb

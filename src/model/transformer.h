@@ -6,12 +6,16 @@
 //   logits = xf W_out_local^T       (f before: identity forward) (B*T, V_local)
 //   loss   = mean vocab-parallel cross-entropy(logits, targets)
 //
-// Backward runs the same steps in reverse and reports each "unit" whose gradients are
-// complete (L + 1 the head, then layers L-1 .. 0, then 0 the embedding), so data
-// parallelism can start reducing a bucket while backward goes on.
+// Backward runs the same steps in reverse. Units (0 the embedding, 1 + l layer l, L + 1 the
+// final norm and output) are announced to optional UnitHooks: before a unit's parameters
+// are used and after (forward and backward), and when its gradients are final (L + 1
+// first, 0 last), so data parallelism can reduce them, and FSDP can gather and free them,
+// while the computation goes on.
+//
+// With `recompute`, forward keeps only each block's input; backward runs the block's
+// forward again (into one shared set of activations) just before its backward.
 #pragma once
 
-#include <functional>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -21,11 +25,21 @@
 
 namespace tpb {
 
+class UnitHooks {
+ public:
+  virtual ~UnitHooks() = default;
+  virtual void before_unit(int unit, bool backward) {}
+  virtual void after_unit(int unit, bool backward) {}
+  virtual void grads_ready(int unit) {}
+};
+
 struct TransformerActivations {
   int64_t batch = 0;
+  bool recompute = false;
   Tensor tokens, targets;                // int32 (B, T)
   std::vector<Tensor> resid;             // L + 1 of (B, T, C): block inputs, then the last output
-  std::vector<BlockActivations> blocks;  // L
+  std::vector<BlockActivations> blocks;  // L, or 1 shared by every block with recompute
+  Tensor recompute_out;                  // (B, T, C), recompute only
   Tensor rstd_f, xf;                     // (B*T), (B, T, C)
   Tensor logits;                         // (B*T, V_local)
   VocabParallelCE ce;
@@ -35,16 +49,15 @@ struct TransformerActivations {
   Tensor dlogits;                        // (B*T, V_local)
 };
 
-TransformerActivations make_transformer_activations(const ModelConfig& c, int tp, int64_t batch);
+TransformerActivations make_transformer_activations(const ModelConfig& c, int tp, int64_t batch,
+                                                    bool recompute = false);
 
 // Returns the mean loss over this rank's B*T tokens (the same on every rank of the TP group).
 double transformer_forward(TransformerActivations& a, ModelParams& p, Communicator& tp,
-                           TraceBuffer* trace = nullptr);
+                           TraceBuffer* trace = nullptr, UnitHooks* hooks = nullptr);
 
-// Accumulates d(mean loss)/d(param) into every param's grad. on_unit_done(u) is called as
-// soon as unit u's gradients are final (may be empty).
+// Accumulates d(mean loss)/d(param) into every param's grad.
 void transformer_backward(TransformerActivations& a, ModelParams& p, Communicator& tp,
-                          const std::function<void(int)>& on_unit_done = {},
-                          TraceBuffer* trace = nullptr);
+                          TraceBuffer* trace = nullptr, UnitHooks* hooks = nullptr);
 
 }  // namespace tpb

@@ -1,58 +1,102 @@
-// Data parallelism: gradients averaged over the dp group with all-reduce, in buckets.
+// Data parallelism over the dp communicator, in three layouts (--dp-shard):
 //
-// The flat gradient buffer is in parameter order (embedding, layers 0 .. L-1, head), and
-// backward finishes units in the reverse order (head first), so buckets are built from the
-// end of the buffer: consecutive units until a bucket holds at least `bucket_bytes`. A
-// bucket is complete when its lowest unit is. With `overlap`, a communication thread
-// all-reduces each bucket as soon as backward completes it, while backward goes on (needs
-// MPI_THREAD_MULTIPLE); without, every bucket is reduced after backward, in the same order.
+//   none       DDP: every rank holds all parameters, gradients and AdamW state; gradients
+//              are averaged with all-reduce, in buckets of whole units merged from the
+//              head down to --bucket-mb.
+//   optimizer  ZeRO-1: gradients are reduce-scattered (averaged) unit by unit, each rank
+//              keeps AdamW state for, and updates, its 1/dp shard of every unit, then the
+//              updated shards are all-gathered into the full parameters.
+//   full       FSDP / ZeRO-3: each rank stores only its 1/dp shard of every unit's
+//              parameters. A unit's full parameters are all-gathered just before its
+//              forward and again before its backward, and freed right after use; its
+//              gradients are reduce-scattered into the rank's gradient shard and the full
+//              gradient buffer freed. With prefetch, the next unit's all-gather is queued
+//              while the current unit computes; the time the computation still waits for an
+//              all-gather is reported as exposed.
+//
+// With `overlap` (none, optimizer) or `prefetch` (full), collectives run on a
+// communication thread (needs MPI_THREAD_MULTIPLE). The shards are contiguous: rank r of D
+// holds elements [r * S_u, (r + 1) * S_u) of unit u's padded range (ModelParams pads each
+// unit to a multiple of D), stored at [begin_u / D, begin_u / D + S_u) of the shard buffers.
+//
+// Gradient clipping counts replicated parameters (norm weights) once over TP and every
+// element once over DP: the norm is computed on the reduced gradients (full ones in DDP,
+// shards otherwise).
 #pragma once
 
-#include <condition_variable>
-#include <cstdint>
-#include <deque>
-#include <mutex>
-#include <thread>
+#include <map>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "comm/communicator.h"
 #include "model/params.h"
+#include "model/transformer.h"
+#include "train/comm_worker.h"
+#include "train/optimizer.h"
 
 namespace tpb {
 
-class GradReducer {
- public:
-  GradReducer(ModelParams& p, Communicator& dp, int64_t bucket_bytes, bool overlap);
-  ~GradReducer();
-  GradReducer(const GradReducer&) = delete;
-  GradReducer& operator=(const GradReducer&) = delete;
+enum class DpShard { none, optimizer, full };
+DpShard parse_dp_shard(const std::string& name);  // UsageError for an unknown name
+std::string dp_shard_name(DpShard s);
 
-  // Backward reports each unit whose gradients are final.
-  void unit_done(int unit);
-  // Returns when every bucket is reduced (reducing the rest now when not overlapping).
-  void finish();
+class DataParallel final : public UnitHooks {
+ public:
+  // `p` must have been built with dp_pad = dp.size(), materialized unless mode is full.
+  DataParallel(DpShard mode, ModelParams& p, Communicator& dp, Communicator& tp, int64_t bucket_bytes,
+               bool overlap);
+  ~DataParallel() override;
+
+  // Serial-equivalent initialisation (full mode keeps only this rank's shards).
+  void init_params(uint64_t seed);
+  // Before backward: zero the gradients this layout accumulates into.
+  void zero_grads();
+
+  void before_unit(int unit, bool backward) override;
+  void after_unit(int unit, bool backward) override;
+  void grads_ready(int unit) override;
+  // Returns when every gradient is reduced.
+  void finish_backward();
+  // Clip (returns the norm before clipping) and AdamW step (1-based) with learning rate lr;
+  // ZeRO-1 then all-gathers the updated parameters.
+  double optimizer_step(const OptimizerConfig& c, int64_t step, float lr);
+
+  DpShard mode() const { return mode_; }
   int num_buckets() const { return static_cast<int>(buckets_.size()); }
+  // Seconds the computation spent waiting for (or doing) FSDP all-gathers since the last call.
+  double take_exposed_gather_seconds();
 
  private:
   struct Bucket {
-    int64_t offset, count;  // element range of the flat gradient buffer
+    int64_t offset, count;  // flat elements
     int lowest_unit;        // complete when this unit is done
   };
-  void reduce(const Bucket& b);
-  void comm_loop();
+  int64_t shard_size(int u) const { return p_.units()[static_cast<size_t>(u)].padded / dp_.size(); }
+  int64_t shard_offset(int u) const { return p_.units()[static_cast<size_t>(u)].begin / dp_.size(); }
+  void run_or_submit(std::function<void()> task);
+  void reduce_bucket(const Bucket& b);
+  void reduce_scatter_unit(int u, const Tensor& full_grads);
+  Tensor gather_unit(int u);  // allocates and fills the unit's full parameters
+  void issue_prefetch(int u);
+  double sharded_grad_norm(Communicator& tp);
 
-  Tensor grads_;
+  DpShard mode_;
+  ModelParams& p_;
   Communicator& dp_;
-  bool overlap_;
-  std::vector<Bucket> buckets_;  // in completion order
-  size_t next_ = 0;              // first bucket not yet handed over this step
-  // overlap only
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<size_t> queue_;
-  size_t done_ = 0;
-  bool stop_ = false;
+  Communicator& tp_;
+  std::unique_ptr<CommWorker> worker_;
+  std::vector<Bucket> buckets_;  // none: in completion order
+  size_t next_bucket_ = 0;
+  Tensor value_shard_;           // full: (flat / dp) parameters
+  Tensor grad_shard_;            // optimizer, full: (flat / dp) gradients
+  Tensor m_, v_;                 // AdamW state: flat (none) or flat / dp
+  // full mode: gathered units (and their tickets when prefetched), gradient buffers.
+  std::map<int, Tensor> gathered_;
+  std::map<int, uint64_t> pending_;
+  std::map<int, Tensor> unit_grads_;
+  bool backward_phase_ = false;
+  int64_t exposed_ns_ = 0;
 };
 
 }  // namespace tpb

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <numbers>
 
-#include "kernels/ops.h"
 
 namespace tpb {
 
@@ -27,29 +26,6 @@ double global_grad_norm(ModelParams& p, Communicator& tp) {
   double sharded = sums[0];
   tp.all_reduce(&sharded, &sharded, 1, DType::f64, ReduceOp::sum);
   return std::sqrt(sharded + sums[1]);
-}
-
-AdamW::AdamW(const OptimizerConfig& c, ModelParams& p)
-    : c_(c),
-      m_(Tensor::zeros(p.values().shape(), MemCategory::optimizer_state)),
-      v_(Tensor::zeros(p.values().shape(), MemCategory::optimizer_state)) {}
-
-double AdamW::step(ModelParams& p, Communicator& tp) {
-  const double norm = global_grad_norm(p, tp);
-  if (c_.grad_clip > 0 && norm > c_.grad_clip) {
-    const float scale = static_cast<float>(c_.grad_clip / (norm + 1e-6));
-    for (float& g : p.grads().span_f32()) g *= scale;
-  }
-  ++step_;
-  last_lr_ = learning_rate(c_, step_);
-  ops::AdamWConfig ac;
-  ac.lr = last_lr_;
-  ac.beta1 = c_.beta1;
-  ac.beta2 = c_.beta2;
-  ac.eps = c_.eps;
-  ac.weight_decay = c_.weight_decay;
-  ops::adamw_step(p.values(), m_, v_, p.grads(), ac, step_);
-  return norm;
 }
 
 }  // namespace tpb

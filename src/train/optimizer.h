@@ -1,5 +1,6 @@
-// AdamW over the flat parameter buffer, the learning-rate schedule, and global-norm
-// gradient clipping that is correct under tensor and data parallelism.
+// AdamW settings, the learning-rate schedule, and the global gradient norm under tensor
+// parallelism (the AdamW update itself is applied by DataParallel, which knows where the
+// gradients and optimizer state of each layout live).
 #pragma once
 
 #include <cstdint>
@@ -28,20 +29,5 @@ float learning_rate(const OptimizerConfig& c, int64_t step);
 // TP rank) are counted once. Gradients must already be averaged over data parallelism
 // (identical on every DP rank), so no DP reduction is needed. Collective over tp.
 double global_grad_norm(ModelParams& p, Communicator& tp);
-
-class AdamW {
- public:
-  AdamW(const OptimizerConfig& c, ModelParams& p);
-  // One update with the current grads: clip (returns the norm before clipping), then step.
-  double step(ModelParams& p, Communicator& tp);
-  int64_t steps_taken() const { return step_; }
-  float last_lr() const { return last_lr_; }
-
- private:
-  OptimizerConfig c_;
-  Tensor m_, v_;  // flat, like the parameters (optimizer_state)
-  int64_t step_ = 0;
-  float last_lr_ = 0;
-};
 
 }  // namespace tpb

@@ -126,14 +126,14 @@ std::string format_dry_run(const TrainConfig& c, int world_size) {
   const int dp = world_size / c.tp;
   std::string out = fmt::format("tpbench train --dry-run: preset {}, mesh dp {} x tp {}\n", c.preset, dp, c.tp);
   out += fmt::format("parameters: {}\n", thousands(parameter_count(m)));
-  ModelParams p0(m, 0, c.tp);  // shapes only: every TP rank's shard sizes are equal (no padding)
+  const ModelParams p0(m, 0, c.tp, 1, /*materialize=*/false);  // shapes only; every TP rank's are equal
   out += fmt::format("per-rank shards (tp rank 0 of {}; every TP rank holds the same sizes):\n", c.tp);
   int64_t local_total = 0;
   for (const Param& p : p0.all()) {
-    local_total += p.value.numel();
+    local_total += p.value_numel();
     if (p.name.starts_with("layers.") && !p.name.starts_with("layers.0.")) continue;
     out += fmt::format("  {:<34} full ({:>6}, {:>6})  local {:<16} {}\n", p.name, p.full_rows, p.full_cols,
-                       p.value.shape().str(),
+                       p.local_shape().str(),
                        p.kind == ShardKind::rows ? "rows split" : p.kind == ShardKind::cols ? "cols split" : "replicated");
   }
   if (m.n_layers > 1) out += fmt::format("  (layers 1..{} as layer 0)\n", m.n_layers - 1);

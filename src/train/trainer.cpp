@@ -23,6 +23,7 @@ void validate_train_config(const TrainConfig& c, int world_size) {
   if (c.opt.weight_decay < 0) usage_error("--weight-decay must be >= 0, got {}", c.opt.weight_decay);
   if (c.bucket_mb <= 0) usage_error("--bucket-mb must be > 0, got {}", c.bucket_mb);
   if (c.log_every <= 0) usage_error("--log-every must be > 0, got {}", c.log_every);
+  parse_dp_shard(c.dp_shard);
 }
 
 double measure_gemm_peak(Communicator& world, int64_t n, int reps) {
@@ -61,7 +62,7 @@ void add_comms(const std::vector<CommTiming>& t, const Stamps& s, double& comm, 
   }
 }
 
-constexpr int kFields = 16 + 2 * kNumMemCategories + 2;
+constexpr int kFields = 17 + 2 * kNumMemCategories + 3;
 
 void pack(const IterRecord& r, double* f) {
   const double v[] = {static_cast<double>(r.iter), r.warmup ? 1.0 : 0.0, r.loss, r.grad_norm, r.lr, r.dt,
@@ -74,6 +75,8 @@ void pack(const IterRecord& r, double* f) {
     f[17 + kNumMemCategories + k] = static_cast<double>(r.mem.peak[static_cast<size_t>(k)]);
   }
   f[17 + 2 * kNumMemCategories] = static_cast<double>(r.mem.total_peak);
+  f[18 + 2 * kNumMemCategories] = r.gather_total;
+  f[19 + 2 * kNumMemCategories] = r.gather_exposed;
 }
 
 IterRecord unpack(const double* f) {
@@ -88,6 +91,8 @@ IterRecord unpack(const double* f) {
     r.mem.peak[static_cast<size_t>(k)] = static_cast<int64_t>(f[17 + kNumMemCategories + k]);
   }
   r.mem.total_peak = static_cast<int64_t>(f[17 + 2 * kNumMemCategories]);
+  r.gather_total = f[18 + 2 * kNumMemCategories];
+  r.gather_exposed = f[19 + 2 * kNumMemCategories];
   return r;
 }
 
@@ -102,16 +107,16 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
   result.data_description = source->describe();
   result.gemm_peak_flops = measure_gemm_peak(world);
 
-  ModelParams params(c.model, mesh.tp_rank(), mesh.tp_size());
-  params.init_from_seed(c.seed);
-  TransformerActivations acts = make_transformer_activations(c.model, mesh.tp_size(), c.batch);
+  const DpShard shard = parse_dp_shard(c.dp_shard);
+  ModelParams params(c.model, mesh.tp_rank(), mesh.tp_size(), mesh.dp_size(), shard != DpShard::full);
+  TransformerActivations acts = make_transformer_activations(c.model, mesh.tp_size(), c.batch, c.recompute);
   OptimizerConfig opt_config = c.opt;
   opt_config.total_steps = c.iters;
-  AdamW optimizer(opt_config, params);
-  GradReducer reducer(params, dp, static_cast<int64_t>(c.bucket_mb * (1 << 20)), c.dp_overlap);
-  result.grad_buckets = reducer.num_buckets();
+  DataParallel data_parallel(shard, params, dp, tp, static_cast<int64_t>(c.bucket_mb * (1 << 20)),
+                             shard == DpShard::full ? c.prefetch : c.dp_overlap);
+  data_parallel.init_params(c.seed);
+  result.grad_buckets = data_parallel.num_buckets();
   TraceBuffer* trace = c.profile ? &result.trace : nullptr;
-  auto on_unit = [&reducer](int u) { reducer.unit_done(u); };
 
   std::vector<IterRecord> mine;
   std::vector<CommTiming> tp_timings, dp_timings;
@@ -125,21 +130,21 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
     double loss = 0;
     {
       ScopedSpan span(trace, "forward", "phase");
-      loss = transformer_forward(acts, params, tp, trace);
+      loss = transformer_forward(acts, params, tp, trace, &data_parallel);
     }
     s.forward_end = now_ns();
     {
       ScopedSpan span(trace, "backward", "phase");
-      params.zero_grads();
-      transformer_backward(acts, params, tp, on_unit, trace);
+      data_parallel.zero_grads();
+      transformer_backward(acts, params, tp, trace, &data_parallel);
       ScopedSpan sync(trace, "gradient", "phase");
-      reducer.finish();
+      data_parallel.finish_backward();
     }
     s.backward_end = now_ns();
     double norm = 0;
     {
       ScopedSpan span(trace, "optimizer", "phase");
-      norm = optimizer.step(params, tp);
+      norm = data_parallel.optimizer_step(opt_config, it + 1, learning_rate(opt_config, it + 1));
     }
     s.end = now_ns();
     if (trace) trace->add({"ProfilerStep", "user_annotation", s.start, s.end, it});
@@ -152,7 +157,8 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
     r.dtb = seconds_between(s.forward_end, s.backward_end);
     r.opt = seconds_between(s.backward_end, s.end);
     r.grad_norm = norm;
-    r.lr = optimizer.last_lr();
+    r.lr = learning_rate(opt_config, it + 1);
+    r.gather_exposed = data_parallel.take_exposed_gather_seconds();
     r.mem = default_allocator().stats();
     const std::vector<CommRecord> recs = world.log().since(first_record);
     world.log().clear();
@@ -160,6 +166,9 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
     auto dp_now = split_wait_transfer(dp, records_of_group(recs, dp.group_id()));
     add_comms(tp_now, s, r.tp_comm, r.tp_wait, r.tp_transfer, r.tp_bytes);
     add_comms(dp_now, s, r.dp_comm, r.dp_wait, r.dp_transfer, r.dp_bytes);
+    for (const CommTiming& t : dp_now)
+      if (t.record.op == CommOp::all_gather && t.record.start_ns >= s.start && t.record.start_ns < s.end)
+        r.gather_total += seconds_between(t.record.start_ns, t.record.end_ns);
     if (c.profile) {
       for (auto& t : tp_now) if (t.record.start_ns >= s.start && t.record.start_ns < s.end) result.comms.push_back(t);
       for (auto& t : dp_now) if (t.record.start_ns >= s.start && t.record.start_ns < s.end) result.comms.push_back(t);

@@ -32,7 +32,10 @@ struct TrainConfig {
   uint64_t seed = 0;        // weights; the data has its own seed in `data`
   int tp = 1;
   DataSpec data;
-  bool dp_overlap = false;  // reduce gradient buckets during backward (communication thread)
+  std::string dp_shard = "none";  // none | optimizer | full (see data_parallel.h)
+  bool dp_overlap = false;  // none / optimizer: reduce gradients during backward (communication thread)
+  bool prefetch = true;     // full: all-gather the next unit while the current one computes
+  bool recompute = false;   // recompute each block's activations in backward
   double bucket_mb = 25.0;
   bool profile = false;
   int log_every = 1;
@@ -50,6 +53,8 @@ struct IterRecord {
   double tp_comm = 0, tp_wait = 0, tp_transfer = 0;
   double dp_comm = 0, dp_wait = 0, dp_transfer = 0;
   double tp_bytes = 0, dp_bytes = 0;
+  double gather_total = 0;    // FSDP: time inside parameter all-gathers (on whichever thread)
+  double gather_exposed = 0;  // FSDP: time the computation waited for them
   MemStats mem;  // at the end of the step
 };
 

@@ -202,7 +202,6 @@ void MpiCommunicator::do_all_to_all(const void* send, void* recv, size_t count_p
   check_mpi(MPI_Alltoall(send == recv ? MPI_IN_PLACE : send, c, mpi_type(dtype), recv, c,
                          mpi_type(dtype), comm_),
             "MPI_Alltoall");
-  if (count_per_peer > 3 && rank_ == 1) static_cast<float*>(recv)[3] += 1.0f;  // BROKEN ON PURPOSE
 }
 
 void MpiCommunicator::do_barrier() { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }
