@@ -22,10 +22,10 @@ namespace {
 
 const char* kSweepFooter =
     "Lists are comma-separated; the sweep runs their product, one launch per configuration.\n"
-    "Flags the sweep does not know are passed to every configuration (or put them after --).\n"
+    "Flags the sweep does not know are passed, in order, to every configuration.\n"
     "Examples:\n"
     "  tpbench sweep --nproc 4 --tp 1,2,4 --preset tiny --iters 20\n"
-    "  tpbench sweep --nproc 4 --tp 1,2,4 --batch 2,4 --preset small -- --lr 1e-3\n"
+    "  tpbench sweep --nproc 4 --tp 1,2,4 --batch 2,4 --preset small --lr 1e-3\n"
     "  tpbench sweep --command linear --nproc 1,2,4 --mode row,column --in-features 2048\n"
     "Output (--out, default outputs/sweep/YYYY-MM-DD-HHMMSS): sweep.json, runs/cfgK/ (each\n"
     "launch's log and run directory), report.md, report.html, results.csv, results.json,\n"

@@ -117,9 +117,19 @@ class TrainCommand final : public Command {
     write_file_atomic(dir + "/config.json",
                       train_config_json(c, world.size(), dp_size, machine, result.data_description).dump(2) + "\n");
     write_file_atomic(dir + "/metrics.jsonl", train_metrics_jsonl(result));
-    const std::string summary = train_summary_json(s).dump(2) + "\n";
-    write_file_atomic(dir + "/summary.json", summary);
-    if (!json_.empty()) write_file_atomic(json_, summary);
+    const nlohmann::json summary = train_summary_json(s);
+    write_file_atomic(dir + "/summary.json", summary.dump(2) + "\n");
+    if (!json_.empty()) {
+      // One file with everything a comparison needs: config, summary, losses.
+      nlohmann::json losses = nlohmann::json::array();
+      for (const IterRecord& it : result.per_rank[0]) losses.push_back(it.loss);
+      const nlohmann::json doc = {{"schema", "tpbench.train/1"},
+                                  {"config", train_config_json(c, world.size(), dp_size, machine, result.data_description)},
+                                  {"summary", summary},
+                                  {"losses", losses},
+                                  {"run_directory", dir}};
+      write_file_atomic(json_, doc.dump(2) + "\n");
+    }
     fmt::print("\nrun directory: {}\n", dir);
     std::fflush(stdout);
     return 0;

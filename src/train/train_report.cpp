@@ -70,6 +70,16 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int 
     for (const auto& rank : r.per_rank) peaks.push_back(rank.empty() ? 0.0 : static_cast<double>(rank.back().mem.peak[static_cast<size_t>(k)]));
     s.mem_peak[static_cast<size_t>(k)] = summarize(peaks);
   }
+  for (int k = 0; k < kNumMemCategories; ++k) {
+    std::vector<double> held;
+    for (const auto& rank : r.per_rank) held.push_back(rank.empty() ? 0.0 : static_cast<double>(rank.back().mem.current[static_cast<size_t>(k)]));
+    s.mem_held[static_cast<size_t>(k)] = summarize(held);
+  }
+  s.peak_rss = summarize(r.peak_rss_bytes);
+  s.dp_shard = c.dp_shard;
+  s.predicted = predict_memory(c.model, c.tp, dp_size, parse_dp_shard(c.dp_shard), c.batch, c.recompute);
+  s.gather_total = over_ranks(r, &IterRecord::gather_total);
+  s.gather_exposed = over_ranks(r, &IterRecord::gather_exposed);
   std::vector<double> totals;
   for (const auto& rank : r.per_rank) totals.push_back(rank.empty() ? 0.0 : static_cast<double>(rank.back().mem.total_peak));
   s.mem_total_peak = summarize(totals);
@@ -111,13 +121,23 @@ std::string format_train_summary(const TrainSummary& s) {
   out += fmt::format("  tokens/s {:.0f}   model TFLOP/s {:.4f}   MFU {:.1f}% of the measured fp32 GEMM peak ({:.1f} GFLOP/s per rank)\n",
                      s.tokens_per_s, s.model_flops_per_s * 1e-12, s.mfu * 100, s.gemm_peak_flops * 1e-9);
   out += fmt::format("  loss {:.4f} -> {:.4f}\n", s.loss_first, s.loss_last);
-  out += "  peak memory per rank (MiB, min / median / max over ranks):\n";
+  if (s.dp_shard == "full")
+    out += fmt::format("  FSDP parameter all-gathers per step: {} ms in all, {} ms exposed (the computation waited), "
+                       "median over ranks\n", ms(s.gather_total.median), ms(s.gather_exposed.median));
+  out += fmt::format("  memory per rank (MiB; measured: max over ranks; predicted: docs/metrics.md, --dp-shard {}):\n", s.dp_shard);
+  out += fmt::format("    {:<20} {:>10} {:>10} {:>10} {:>10}\n", "", "held", "predicted", "peak", "predicted");
   for (int k = 0; k < kNumMemCategories; ++k) {
-    const Stats& m = s.mem_peak[static_cast<size_t>(k)];
-    if (m.max == 0) continue;
-    out += fmt::format("    {:<32} {:>9} {:>9} {:>9}\n", mem_category_name(static_cast<MemCategory>(k)), mib(m.min), mib(m.median), mib(m.max));
+    const auto cat = static_cast<MemCategory>(k);
+    const Stats& peak = s.mem_peak[static_cast<size_t>(k)];
+    if (peak.max == 0 && s.predicted.peak(cat) == 0) continue;
+    const bool predicted = cat != MemCategory::other;
+    out += fmt::format("    {:<20} {:>10} {:>10} {:>10} {:>10}\n", mem_category_name(cat),
+                       mib(s.mem_held[static_cast<size_t>(k)].max), predicted ? mib(s.predicted.held(cat)) : "-",
+                       mib(peak.max), predicted ? mib(s.predicted.peak(cat)) : "-");
   }
-  out += fmt::format("    {:<32} {:>9} {:>9} {:>9}\n", "total (peak of the sum)", mib(s.mem_total_peak.min), mib(s.mem_total_peak.median), mib(s.mem_total_peak.max));
+  out += fmt::format("    {:<20} {:>10} {:>10} {:>10} {:>10}\n", "total", "", "", mib(s.mem_total_peak.max),
+                     mib(s.predicted.total_peak()));
+  out += fmt::format("    process peak resident set: {} MiB (max over ranks)\n", mib(s.peak_rss.max));
   return out;
 }
 
@@ -138,6 +158,15 @@ std::string format_dry_run(const TrainConfig& c, int world_size) {
   }
   if (m.n_layers > 1) out += fmt::format("  (layers 1..{} as layer 0)\n", m.n_layers - 1);
   out += fmt::format("parameters per rank: {}\n", thousands(local_total));
+  const MemoryPrediction mem = predict_memory(m, c.tp, dp, parse_dp_shard(c.dp_shard), c.batch, c.recompute);
+  out += fmt::format("predicted memory per rank (MiB; --dp-shard {}, --recompute {}, batch {}):\n", c.dp_shard,
+                     c.recompute ? "block" : "none", c.batch);
+  for (int k = 0; k < kNumMemCategories; ++k) {
+    const auto cat = static_cast<MemCategory>(k);
+    if (mem.peak(cat) == 0) continue;
+    out += fmt::format("  {:<20} held {:>10}   peak {:>10}\n", mem_category_name(cat), mib(mem.held(cat)), mib(mem.peak(cat)));
+  }
+  out += fmt::format("  {:<20} {:>26}\n", "total peak (bound)", mib(mem.total_peak()));
   const int64_t tokens = c.batch * dp * m.seq;
   out += fmt::format("FLOPs per step: {:.4e} ({} tokens: 3 x (2 x {} matmul params + 4 x seq x dim x layers) per token)\n",
                      model_flops_per_step(m, tokens), tokens, thousands(matmul_parameter_count(m)));
@@ -194,6 +223,15 @@ nlohmann::json train_summary_json(const TrainSummary& s) {
   for (int k = 0; k < kNumMemCategories; ++k)
     mem[std::string(mem_category_name(static_cast<MemCategory>(k)))] = st(s.mem_peak[static_cast<size_t>(k)], 1.0);
   mem["total"] = st(s.mem_total_peak, 1.0);
+  nlohmann::json held = nlohmann::json::object(), predicted_held = nlohmann::json::object(),
+                 predicted_peak = nlohmann::json::object();
+  for (int k = 0; k < kNumMemCategories; ++k) {
+    const auto cat = static_cast<MemCategory>(k);
+    const std::string name(mem_category_name(cat));
+    held[name] = st(s.mem_held[static_cast<size_t>(k)], 1.0);
+    predicted_held[name] = s.predicted.held(cat);
+    predicted_peak[name] = s.predicted.peak(cat);
+  }
   return {{"schema", "tpbench.train.summary/1"},
           {"timed_iters", s.timed_iters},
           {"step_ms", st(s.dt, 1e3)},
@@ -214,7 +252,13 @@ nlohmann::json train_summary_json(const TrainSummary& s) {
           {"mfu", s.mfu},
           {"loss_first", s.loss_first},
           {"loss_last", s.loss_last},
-          {"peak_memory_bytes", mem}};
+          {"peak_memory_bytes", mem},
+          {"held_memory_bytes", held},
+          {"predicted_memory_bytes", {{"dp_shard", s.dp_shard}, {"held", predicted_held}, {"peak", predicted_peak},
+                                      {"total_peak", s.predicted.total_peak()}}},
+          {"peak_rss_bytes", st(s.peak_rss, 1.0)},
+          {"fsdp_gather_ms", st(s.gather_total, 1e3)},
+          {"fsdp_gather_exposed_ms", st(s.gather_exposed, 1e3)}};
 }
 
 }  // namespace tpb

@@ -8,6 +8,7 @@
 
 #include "report/machine.h"
 #include "report/stats.h"
+#include "train/memory_model.h"
 #include "train/trainer.h"
 
 namespace tpb {
@@ -22,7 +23,12 @@ struct TrainSummary {
   double gemm_peak_flops = 0;                 // per rank
   double loss_first = 0, loss_last = 0;
   std::array<Stats, kNumMemCategories> mem_peak;  // over ranks, of each rank's peak bytes
+  std::array<Stats, kNumMemCategories> mem_held;  // over ranks, bytes held after the last step
   Stats mem_total_peak;
+  Stats peak_rss;
+  MemoryPrediction predicted;
+  std::string dp_shard;
+  Stats gather_total, gather_exposed;  // FSDP all-gathers per step, over ranks of medians
 };
 
 TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int world_size, int dp_size);

@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 
 #include "base/clock.h"
@@ -181,6 +183,13 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
   }
   std::sort(result.comms.begin(), result.comms.end(),
             [](const CommTiming& a, const CommTiming& b) { return a.record.start_ns < b.record.start_ns; });
+
+  // Every rank's peak resident set size (Linux reports KiB).
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  double rss = static_cast<double>(usage.ru_maxrss) * 1024.0;
+  result.peak_rss_bytes.resize(static_cast<size_t>(world.size()));
+  world.all_gather(&rss, result.peak_rss_bytes.data(), 1, DType::f64);
 
   // Every rank's records, to every rank.
   std::vector<double> packed(mine.size() * kFields);

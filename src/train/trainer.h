@@ -63,6 +63,7 @@ struct TrainResult {
   double gemm_peak_flops = 0;                     // per rank, median over ranks of each one's best
   int grad_buckets = 0;
   std::string data_description;
+  std::vector<double> peak_rss_bytes;             // per rank: the process's peak resident set
   TraceBuffer trace;                              // this rank's spans (with profile)
   std::vector<CommTiming> comms;                  // this rank's collectives inside steps
 };

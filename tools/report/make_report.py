@@ -372,7 +372,7 @@ def build_rows(found):
 def make_labels(rows):
     """A short name per row for the charts: the mesh, plus whatever else differs."""
     def varies(k):
-        return len({r.get(k) for r in rows}) > 1
+        return len({r.get(k) for r in rows if r.get(k) is not None}) > 1
 
     for r in rows:
         if r["kind"] == "linear":
@@ -974,7 +974,8 @@ def html_page(title, rows, machines, comm_rows, written, titles, out_dir, inputs
              + ", ".join(f"<code>{e(p)}</code>" for p in inputs) + "</p>"]
     v = verdict(rows)
     if v:
-        items = "".join(f"<li>{re.sub(r'[*][*](.+?)[*][*]', r'<b>\1</b>', e(line))}</li>" for line in v)
+        bold = re.compile(r"[*][*](.+?)[*][*]")
+        items = "".join("<li>" + bold.sub(r"<b>\1</b>", e(line)) + "</li>" for line in v)
         parts.append(f"<div class='answer'><ul>{items}</ul></div>")
     if rows:
         head = "".join(f"<th class='{'l' if i < 2 else ''}'>{e(h)}</th>" for i, h in enumerate(TABLE_HEAD))

@@ -1,0 +1,73 @@
+#include "train/memory_model.h"
+
+#include <algorithm>
+
+#include "model/params.h"
+
+namespace tpb {
+
+int64_t local_parameter_elements(const ModelConfig& c, int tp, int dp) {
+  return ModelParams(c, 0, tp, dp, /*materialize=*/false).flat_size();
+}
+
+double activation_bytes(const ModelConfig& c, int tp, int64_t batch, bool recompute) {
+  const double n = static_cast<double>(batch * c.seq), C = static_cast<double>(c.dim);
+  const double hl = static_cast<double>(c.n_heads / tp), kvl = static_cast<double>(c.n_kv_heads / tp);
+  const double hd = static_cast<double>(c.head_dim()), fl = static_cast<double>(c.ffn_hidden / tp);
+  const double vl = static_cast<double>(c.vocab / tp), L = static_cast<double>(c.n_layers);
+  // One block's saved activations (model/block.h BlockActivations).
+  const double block = n * (2 + 3 * C + 2 * hl * hd + 2 * kvl * hd + hl + 3 * fl);
+  // Shared backward scratch (BlockScratch).
+  const double scratch = n * (C + 3 * fl + 2 * C + 3 * hl * hd + 3 * kvl * hd);
+  const double elements = 2 * n                       // tokens, targets (int32)
+                          + (L + 1) * n * C           // block inputs / output
+                          + (recompute ? 1 : L) * block + (recompute ? n * C : 0)
+                          + n + n * C                 // final norm
+                          + 2 * n * vl                // logits, dlogits
+                          + 4 * n                     // cross-entropy row statistics
+                          + scratch + 2 * n * C;      // scratch, two residual gradients
+  return 4 * elements;
+}
+
+MemoryPrediction predict_memory(const ModelConfig& c, int tp, int dp, DpShard shard, int64_t batch,
+                                bool recompute) {
+  MemoryPrediction m;
+  auto held = [&](MemCategory cat, double elements) { m.persistent[static_cast<size_t>(cat)] = 4 * elements; };
+  auto extra = [&](MemCategory cat, double elements) { m.transient[static_cast<size_t>(cat)] = 4 * elements; };
+  const ModelParams shapes(c, 0, tp, dp, /*materialize=*/false);
+  const double p = static_cast<double>(shapes.flat_size()), d = dp;
+  double largest_unit = 0;
+  for (const UnitRange& u : shapes.units()) largest_unit = std::max(largest_unit, static_cast<double>(u.padded));
+  switch (shard) {
+    case DpShard::none:
+      held(MemCategory::parameters, p);
+      held(MemCategory::gradients, p);
+      held(MemCategory::optimizer_state, 2 * p);
+      break;
+    case DpShard::optimizer:
+      held(MemCategory::parameters, p);
+      held(MemCategory::gradients, p + p / d);  // full gradients, plus this rank's reduced shard
+      held(MemCategory::optimizer_state, 2 * p / d);
+      break;
+    case DpShard::full:
+      held(MemCategory::parameters, p / d);
+      held(MemCategory::gradients, p / d);
+      held(MemCategory::optimizer_state, 2 * p / d);
+      // During a step: one unit's full gradients (two while one is still being reduced) and
+      // gathered units (the one computing, the one prefetched, and in backward the one whose
+      // gradients are still being reduced).
+      extra(MemCategory::gradients, 2 * largest_unit);
+      extra(MemCategory::comm_buffers, 3 * largest_unit);
+      break;
+  }
+  m.persistent[static_cast<size_t>(MemCategory::activations)] = activation_bytes(c, tp, batch, recompute);
+  return m;
+}
+
+double MemoryPrediction::total_peak() const {
+  double t = 0;
+  for (int k = 0; k < kNumMemCategories; ++k) t += peak(static_cast<MemCategory>(k));
+  return t;
+}
+
+}  // namespace tpb
