@@ -76,6 +76,15 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int 
     s.mem_held[static_cast<size_t>(k)] = summarize(held);
   }
   s.peak_rss = summarize(r.peak_rss_bytes);
+  for (size_t rank = 0; rank < r.per_rank.size(); ++rank) {
+    if (r.per_rank[rank].empty()) continue;
+    const MemStats& m = r.per_rank[rank].back().mem;
+    s.per_rank_memory.push_back({static_cast<double>(m.current_of(MemCategory::parameters) +
+                                                     m.current_of(MemCategory::gradients) +
+                                                     m.current_of(MemCategory::optimizer_state)),
+                                 static_cast<double>(m.total_peak),
+                                 rank < r.peak_rss_bytes.size() ? r.peak_rss_bytes[rank] : 0.0});
+  }
   s.dp_shard = c.dp_shard;
   s.predicted = predict_memory(c.model, c.tp, dp_size, parse_dp_shard(c.dp_shard), c.batch, c.recompute);
   s.gather_total = over_ranks(r, &IterRecord::gather_total);
@@ -137,7 +146,14 @@ std::string format_train_summary(const TrainSummary& s) {
   }
   out += fmt::format("    {:<20} {:>10} {:>10} {:>10} {:>10}\n", "total", "", "", mib(s.mem_total_peak.max),
                      mib(s.predicted.total_peak()));
-  out += fmt::format("    process peak resident set: {} MiB (max over ranks)\n", mib(s.peak_rss.max));
+  const double state_predicted = s.predicted.held(MemCategory::parameters) + s.predicted.held(MemCategory::gradients) +
+                                 s.predicted.held(MemCategory::optimizer_state);
+  out += "  per rank (MiB): parameters + gradients + optimizer state held (predicted), allocator peak, process peak RSS\n";
+  for (size_t rank = 0; rank < s.per_rank_memory.size(); ++rank) {
+    const auto& m = s.per_rank_memory[rank];
+    out += fmt::format("    rank {:<3} {:>9} ({:>9})   peak {:>9}   RSS {:>9}\n", rank, mib(m.state_held),
+                       mib(state_predicted), mib(m.peak), mib(m.rss));
+  }
   return out;
 }
 

@@ -26,6 +26,12 @@ struct TrainSummary {
   std::array<Stats, kNumMemCategories> mem_held;  // over ranks, bytes held after the last step
   Stats mem_total_peak;
   Stats peak_rss;
+  struct RankMemory {
+    double state_held = 0;  // parameters + gradients + optimizer state after the last step
+    double peak = 0;        // the allocator's peak of the sum
+    double rss = 0;         // the process's peak resident set
+  };
+  std::vector<RankMemory> per_rank_memory;
   MemoryPrediction predicted;
   std::string dp_shard;
   Stats gather_total, gather_exposed;  // FSDP all-gathers per step, over ranks of medians

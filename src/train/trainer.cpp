@@ -29,8 +29,11 @@ void validate_train_config(const TrainConfig& c, int world_size) {
 }
 
 double measure_gemm_peak(Communicator& world, int64_t n, int reps) {
-  Tensor a = Tensor::empty({n, n}, MemCategory::other), b = Tensor::empty({n, n}, MemCategory::other),
-         c = Tensor::empty({n, n}, MemCategory::other);
+  // Its own allocator: the measurement's buffers are not the training's memory.
+  TrackingAllocator scratch;
+  Tensor a = Tensor::empty({n, n}, MemCategory::other, DType::f32, scratch),
+         b = Tensor::empty({n, n}, MemCategory::other, DType::f32, scratch),
+         c = Tensor::empty({n, n}, MemCategory::other, DType::f32, scratch);
   a.fill(0.5f);
   b.fill(0.25f);
   ops::matmul(c, a, b, false, true);  // warm-up

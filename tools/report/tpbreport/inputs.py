@@ -1,0 +1,190 @@
+"""Finding and reading tpbench results: sweep manifests (sweep.json), train run
+directories (config.json, metrics.jsonl, summary.json), linear results.json and comm --json
+files. Schemas: docs/results.md and docs/reports.md."""
+
+import datetime
+import json
+import os
+import re
+import statistics
+import sys
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_jsonl(path):
+    out = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                out.append(json.loads(line))
+    return out
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.fmean(xs) if xs else None
+
+
+def stamp_date(name):
+    """'2026-11-21-142301' -> '2026-11-21 14:23:01', else None."""
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})-(\d{2})(\d{2})(\d{2})", name)
+    return f"{m.group(1)} {m.group(2)}:{m.group(3)}:{m.group(4)}" if m else None
+
+
+def file_date(path):
+    t = datetime.datetime.fromtimestamp(os.path.getmtime(path))
+    return t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def schema_of(path):
+    try:
+        with open(path) as f:
+            head = f.read(4096)
+        m = re.search(r'"schema"\s*:\s*"([^"]+)"', head)
+        if m:
+            return m.group(1)
+        return load_json(path).get("schema")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+class Inputs:
+    """What was found: train/linear runs (report rows, in order) and comm results."""
+
+    def __init__(self):
+        self.runs = []   # dicts: kind, name, source, status, error, ...
+        self.comms = []  # (path, document)
+        self.seen = set()
+
+
+def add_train_run(found, run_dir, name=None, manifest_entry=None, sweep_dir=None):
+    real = os.path.realpath(run_dir)
+    if real in found.seen:
+        return
+    found.seen.add(real)
+    run = {"kind": "train", "source": run_dir, "status": "ok", "error": None,
+           "name": name or os.path.basename(os.path.dirname(os.path.abspath(run_dir))) or run_dir,
+           "date": stamp_date(os.path.basename(os.path.normpath(run_dir)))}
+    if manifest_entry:
+        run.update(from_manifest(manifest_entry, sweep_dir))
+    try:
+        run["config"] = load_json(os.path.join(run_dir, "config.json"))
+        run["summary"] = load_json(os.path.join(run_dir, "summary.json"))
+        run["metrics"] = load_jsonl(os.path.join(run_dir, "metrics.jsonl"))
+    except (OSError, ValueError) as e:
+        run["status"] = "failed"
+        run["error"] = f"unreadable run directory {run_dir}: {e}"
+    found.runs.append(run)
+
+
+def add_linear_results(found, path, name=None, manifest_entry=None, sweep_dir=None):
+    real = os.path.realpath(path)
+    if real in found.seen:
+        return
+    found.seen.add(real)
+    base = {"kind": "linear", "source": path, "status": "ok", "error": None,
+            "name": name or os.path.basename(os.path.dirname(os.path.abspath(path))) or path,
+            "date": file_date(path)}
+    if manifest_entry:
+        base.update(from_manifest(manifest_entry, sweep_dir))
+    try:
+        doc = load_json(path)
+    except (OSError, ValueError) as e:
+        base.update(status="failed", error=f"unreadable {path}: {e}")
+        found.runs.append(base)
+        return
+    modes = list(doc.get("modes", {}).keys())
+    for mode in modes:
+        run = dict(base)
+        run["results"] = doc
+        run["mode"] = mode
+        if len(modes) > 1:
+            run["name"] = f"{base['name']}/{mode}"
+        found.runs.append(run)
+
+
+def from_manifest(entry, sweep_dir):
+    return {"name": entry.get("name"),
+            "command": entry.get("command_line"),
+            "wall_s": entry.get("wall_s"),
+            "requested": entry,
+            "log": os.path.join(sweep_dir, entry["log"]) if entry.get("log") else None,
+            "date": (entry.get("started_at") or "").replace("T", " ")[:19] or None}
+
+
+def add_sweep(found, sweep_dir):
+    manifest = load_json(os.path.join(sweep_dir, "sweep.json"))
+    for entry in manifest.get("configs", []):
+        run_dir = os.path.join(sweep_dir, entry["run_dir"]) if entry.get("run_dir") else None
+        status = entry.get("status")
+        if status == "ok" and run_dir and entry.get("command") == "train":
+            add_train_run(found, run_dir, entry.get("name"), entry, sweep_dir)
+        elif status == "ok" and run_dir and entry.get("command") == "linear":
+            add_linear_results(found, os.path.join(run_dir, "results.json"), entry.get("name"), entry, sweep_dir)
+        else:
+            run = {"kind": entry.get("command", "train"), "source": sweep_dir, "status": status or "failed",
+                   "error": entry.get("error") or ("not run" if status == "pending" else "failed")}
+            run.update(from_manifest(entry, sweep_dir))
+            if status == "pending":
+                run["status"] = "not run"
+            else:
+                run["status"] = "failed"
+            found.runs.append(run)
+        if run_dir:
+            found.seen.add(os.path.realpath(run_dir))
+            found.seen.add(os.path.realpath(os.path.join(run_dir, "results.json")))
+
+
+def collect(paths):
+    found = Inputs()
+
+    def visit_file(path):
+        schema = schema_of(path)
+        if schema == "tpbench.sweep/1":
+            add_sweep(found, os.path.dirname(path) or ".")
+        elif schema == "tpbench.linear/1":
+            add_linear_results(found, path)
+        elif schema == "tpbench.comm/1":
+            if os.path.realpath(path) not in found.seen:
+                found.seen.add(os.path.realpath(path))
+                try:
+                    found.comms.append((path, load_json(path)))
+                except (OSError, ValueError) as e:
+                    print(f"make_report: skipping {path}: {e}", file=sys.stderr)
+        elif schema in ("tpbench.train.config/1", "tpbench.train.summary/1"):
+            add_train_run(found, os.path.dirname(path) or ".")
+        return schema
+
+    def visit_dir(d):
+        if os.path.isfile(os.path.join(d, "sweep.json")):
+            if os.path.realpath(d) not in found.seen:
+                found.seen.add(os.path.realpath(d))
+                add_sweep(found, d)
+            return
+        if os.path.isfile(os.path.join(d, "config.json")) and schema_of(os.path.join(d, "config.json")) == "tpbench.train.config/1":
+            add_train_run(found, d)
+            return
+        entries = sorted(os.listdir(d))
+        for e in entries:
+            p = os.path.join(d, e)
+            if os.path.isfile(p) and e.endswith(".json"):
+                visit_file(p)
+        for e in entries:
+            p = os.path.join(d, e)
+            if os.path.isdir(p) and not e.startswith("profiler_logs") and e != "charts":
+                visit_dir(p)
+
+    for p in paths:
+        if os.path.isdir(p):
+            visit_dir(p)
+        elif os.path.isfile(p):
+            if visit_file(p) is None:
+                print(f"make_report: {p}: not a tpbench results file (no known \"schema\")", file=sys.stderr)
+        else:
+            raise SystemExit(f"make_report: {p}: no such file or directory")
+    return found
