@@ -10,11 +10,22 @@ packages=(
   libopenblas-dev                     # CBLAS through FindBLAS (BLA_VENDOR picks another)
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev googletest
-  python3 python3-numpy               # test helpers (trace and results readers)
+  python3 python3-numpy python3-venv  # test helpers (trace and results readers)
 )
 if [[ "${TPB_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3-torch)           # the independent reference implementation
 fi
+
+# TensorBoard's PyTorch-profiler loader (PyPI only): the tests read tpbench's traces with it.
+setup_tb_venv() {
+  local venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-tb"
+  if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "import torch_tb_profiler" 2>/dev/null; then
+    return 0
+  fi
+  echo "setup: creating $venv with torch-tb-profiler"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "torch-tb-profiler==0.4.3"
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,6 +36,7 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "setup: all ${#packages[@]} packages present"
+  setup_tb_venv
   exit 0
 fi
 
@@ -37,3 +49,4 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+setup_tb_venv

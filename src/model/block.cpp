@@ -25,14 +25,14 @@ Tensor mat(const Tensor& t) { return t.view({t.shape().rows(), t.shape().last()}
 
 // out = x W^T (overwrite)
 void linear(Tensor& out, const Tensor& x, const Param& w, TraceBuffer* trace) {
-  ScopedSpan span(trace, "matmul", "kernel");
+  ScopedSpan span(trace, "matmul", "cpu_op");
   ops::matmul(out, x, w.value, false, true);
 }
 
 // dx (+)= dy W; W.grad += dy^T x
 void linear_backward(Tensor& dx, bool accumulate_dx, Param& w, const Tensor& dy, const Tensor& x,
                      TraceBuffer* trace) {
-  ScopedSpan span(trace, "matmul", "kernel");
+  ScopedSpan span(trace, "matmul", "cpu_op");
   ops::matmul(dx, dy, w.value, false, false, 1.0f, accumulate_dx);
   ops::matmul(w.grad, mat(dy), mat(x), true, false, 1.0f, true);
 }
@@ -88,7 +88,7 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
   ops::rope_forward(q4, q4, c.rope_theta, 0);
   ops::rope_forward(k4, k4, c.rope_theta, 0);
   {
-    ScopedSpan span(trace, "attention", "kernel");
+    ScopedSpan span(trace, "attention", "cpu_op");
     Tensor att4 = heads(a.att, hl, hd);
     ops::attention_forward(att4, a.lse, q4, k4, v4);
   }
@@ -125,7 +125,7 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   s.dk.zero();
   s.dv.zero();
   {
-    ScopedSpan span(trace, "attention", "kernel");
+    ScopedSpan span(trace, "attention", "cpu_op");
     Tensor dq4 = heads(s.dq, hl, hd), dk4 = heads(s.dk, kvl, hd), dv4 = heads(s.dv, kvl, hd);
     ops::attention_backward(dq4, dk4, dv4, heads(s.datt, hl, hd), heads(a.q, hl, hd), heads(a.k, kvl, hd),
                             heads(a.v, kvl, hd), heads(a.att, hl, hd), a.lse);

@@ -73,10 +73,10 @@ double transformer_forward(TransformerActivations& a, ModelParams& p, Communicat
   ops::rmsnorm_forward(a.xf, a.rstd_f, a.resid.back(), p.norm().value, c.norm_eps);
   Param& out = p.output();
   {
-    ScopedSpan span(trace, "matmul", "kernel");
+    ScopedSpan span(trace, "matmul", "cpu_op");
     ops::matmul(a.logits, a.xf, out.value, false, true);
   }
-  ScopedSpan span(trace, "cross_entropy", "kernel");
+  ScopedSpan span(trace, "cross_entropy", "cpu_op");
   return vocab_parallel_cross_entropy_forward(a.ce, a.logits, a.targets, out.shard.offset, tp);
 }
 
@@ -92,7 +92,7 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
     vocab_parallel_cross_entropy_backward(a.dlogits, a.ce, a.logits, a.targets, out.shard.offset, 1.0f);
     Tensor& dxf = a.scratch.dxn;
     {
-      ScopedSpan span(trace, "matmul", "kernel");
+      ScopedSpan span(trace, "matmul", "cpu_op");
       ops::matmul(dxf, a.dlogits, out.value);  // partial over the vocabulary shards
       ops::matmul(out.grad, a.dlogits, a.xf.view({a.xf.shape().rows(), c.dim}), true, false, 1.0f, true);
     }
@@ -107,7 +107,7 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
       ScopedSpan span(trace, "block", "layer", l);
       const Tensor& x = a.resid[static_cast<size_t>(l)];
       if (a.recompute) {
-        ScopedSpan re(trace, "recompute", "phase");
+        ScopedSpan re(trace, "recompute", "user_annotation");
         block_forward(a.recompute_out, block_acts(a, l), a.scratch, p.layer(l), x, c, tp, trace);
       }
       block_backward(*dnext, block_acts(a, l), a.scratch, p.layer(l), x, *dcur, c, tp, trace);

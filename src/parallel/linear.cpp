@@ -57,7 +57,7 @@ RowParallelLinear row_parallel_linear_init(const Tensor& full_weight, const Tens
 void column_parallel_linear_forward(Tensor& y_local, const ColumnParallelLinear& layer,
                                     const Tensor& x, TraceBuffer* trace) {
   {
-    ScopedSpan span(trace, "matmul", "kernel");
+    ScopedSpan span(trace, "matmul", "cpu_op");
     ops::matmul(y_local, x, layer.weight, false, true);
   }
   if (layer.bias.defined()) ops::bias_add_forward(y_local, layer.bias);
@@ -67,34 +67,34 @@ void column_parallel_linear_backward(Tensor& dx, ColumnParallelLinear& layer,
                                      const Tensor& dy_local, const Tensor& x, bool overwrite_dweight,
                                      TraceBuffer* trace) {
   {
-    ScopedSpan grad(trace, "gradient", "phase");
+    ScopedSpan grad(trace, "gradient", "user_annotation");
     {
-      ScopedSpan span(trace, "matmul", "kernel");
+      ScopedSpan span(trace, "matmul", "cpu_op");
       ops::matmul(layer.dweight, dy_local, as_matrix(x), true, false, 1.0f, !overwrite_dweight);
     }
     if (layer.bias.defined()) ops::bias_add_backward(layer.dbias, dy_local);
   }
-  ScopedSpan span(trace, "matmul", "kernel");
+  ScopedSpan span(trace, "matmul", "cpu_op");
   ops::matmul(dx, dy_local, layer.weight, false, false, 1.0f, true);
 }
 
 void row_parallel_linear_forward(Tensor& y_partial, const RowParallelLinear& layer,
                                  const Tensor& x_local, TraceBuffer* trace) {
-  ScopedSpan span(trace, "matmul", "kernel");
+  ScopedSpan span(trace, "matmul", "cpu_op");
   ops::matmul(y_partial, x_local, layer.weight, false, true);
 }
 
 void row_parallel_linear_backward(Tensor& dx_local, RowParallelLinear& layer, const Tensor& dy,
                                   const Tensor& x_local, bool overwrite_dweight, TraceBuffer* trace) {
   {
-    ScopedSpan grad(trace, "gradient", "phase");
+    ScopedSpan grad(trace, "gradient", "user_annotation");
     {
-      ScopedSpan span(trace, "matmul", "kernel");
+      ScopedSpan span(trace, "matmul", "cpu_op");
       ops::matmul(layer.dweight, dy, as_matrix(x_local), true, false, 1.0f, !overwrite_dweight);
     }
     if (layer.bias.defined()) ops::bias_add_backward(layer.dbias, dy);
   }
-  ScopedSpan span(trace, "matmul", "kernel");
+  ScopedSpan span(trace, "matmul", "cpu_op");
   ops::matmul(dx_local, dy, layer.weight, false, false, 1.0f, true);
 }
 

@@ -134,21 +134,21 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
     s.start = now_ns();
     double loss = 0;
     {
-      ScopedSpan span(trace, "forward", "phase");
+      ScopedSpan span(trace, "forward", "user_annotation");
       loss = transformer_forward(acts, params, tp, trace, &data_parallel);
     }
     s.forward_end = now_ns();
     {
-      ScopedSpan span(trace, "backward", "phase");
+      ScopedSpan span(trace, "backward", "user_annotation");
       data_parallel.zero_grads();
       transformer_backward(acts, params, tp, trace, &data_parallel);
-      ScopedSpan sync(trace, "gradient", "phase");
+      ScopedSpan sync(trace, "gradient", "user_annotation");
       data_parallel.finish_backward();
     }
     s.backward_end = now_ns();
     double norm = 0;
     {
-      ScopedSpan span(trace, "optimizer", "phase");
+      ScopedSpan span(trace, "optimizer", "user_annotation");
       norm = data_parallel.optimizer_step(opt_config, it + 1, learning_rate(opt_config, it + 1));
     }
     s.end = now_ns();
