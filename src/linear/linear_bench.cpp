@@ -193,17 +193,17 @@ LinearRun run_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& 
     IterStamps& s = stamps[static_cast<size_t>(i)];
     s.start = now_ns();
     {
-      ScopedSpan span(trace, "forward", "phase");
+      ScopedSpan span(trace, "forward", "user_annotation");
       step.forward(trace);
     }
     s.forward_end = now_ns();
     {
-      ScopedSpan span(trace, "backward", "phase");
+      ScopedSpan span(trace, "backward", "user_annotation");
       step.backward(trace);
     }
     s.backward_end = now_ns();
     {
-      ScopedSpan span(trace, "optimizer", "phase");
+      ScopedSpan span(trace, "optimizer", "user_annotation");
       step.optimizer();
     }
     s.end = now_ns();
