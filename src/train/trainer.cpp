@@ -124,7 +124,6 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
   TraceBuffer* trace = c.profile ? &result.trace : nullptr;
 
   std::vector<IterRecord> mine;
-  std::vector<CommTiming> tp_timings, dp_timings;
   for (int it = 0; it < c.iters; ++it) {
     get_batch(*source, it, static_cast<int64_t>(mesh.dp_rank()) * c.batch, acts.tokens, acts.targets);
     world.barrier();
