@@ -47,6 +47,7 @@ void validate_comm_config(const CommBenchConfig& c, int world_size) {
   if (c.warmup < 0) usage_error("-w/--warmup must be >= 0, got {}", c.warmup);
   if (c.check < 0) usage_error("-c/--check must be >= 0, got {}", c.check);
   if (c.group != "tp" && c.group != "dp") usage_error("--group {} is not one of tp|dp", c.group);
+  if (!c.tp && c.group != "tp") usage_error("--group {} needs --tp (without it the world is one group)", c.group);
   if (c.tp) validate_mesh(world_size, *c.tp);
   const GroupLayout l = comm_group_layout(c, world_size);
   if (c.root < 0 || c.root >= l.size)

@@ -118,7 +118,7 @@ std::string format_comm_header(const CommBenchConfig& c, const GroupLayout& l, i
 std::string format_comm_table(const OpResult& r, const CommBenchConfig& c, const GroupLayout& l) {
   std::string s = fmt::format("#\n# {} (busbw factor {} = {:.3f})\n", comm_op_name(r.op),
                               factor_formula(r.op), bus_bandwidth_factor(r.op, l.size));
-  s += fmt::format("#{:>48}  {:^28}  {:^28}\n", "", "out-of-place", "in-place");
+  s += fmt::format("#{:>47}  {:^28}  {:^28}\n", "", "out-of-place", "in-place");
   s += fmt::format(kHeadRow, "size", "count", "type", "redop", "root", "time", "algbw", "busbw",
                    "#wrong", "time", "algbw", "busbw", "#wrong");
   s += fmt::format(kHeadRow, "(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "",

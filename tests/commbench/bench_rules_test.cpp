@@ -106,6 +106,7 @@ TEST(Config, EachBadValueHasItsMessage) {
   EXPECT_EQ(with([](auto& c) { c.check = -1; }), "-c/--check must be >= 0, got -1");
   EXPECT_EQ(with([](auto& c) { c.tp = 3; }), "--tp 3 does not divide the world size 4 (world = dp x tp)");
   EXPECT_EQ(with([](auto& c) { c.tp = 2, c.group = "pp"; }), "--group pp is not one of tp|dp");
+  EXPECT_EQ(with([](auto& c) { c.group = "dp"; }), "--group dp needs --tp (without it the world is one group)");
   EXPECT_EQ(with([](auto& c) { c.tp = 2, c.root = 2; }), "--root 2 is outside a tp group of 2 ranks");
   EXPECT_EQ(with([](auto& c) { c.max_bytes = size_t{16} << 30; }),
             "-e/--max-bytes 16G is 4294967296 elements of fp32, more than the 2147483647 one call can move");
