@@ -60,7 +60,8 @@ struct IterRecord {
 
 struct TrainResult {
   std::vector<std::vector<IterRecord>> per_rank;  // [rank][iter], gathered to every rank
-  double gemm_peak_flops = 0;                     // per rank, median over ranks of each one's best
+  double gemm_peak_flops = 0;                     // per rank: median over ranks of each one's best,
+                                                  // the higher of a measurement before and after training
   int grad_buckets = 0;
   std::string data_description;
   std::vector<double> peak_rss_bytes;             // per rank: the process's peak resident set
@@ -75,6 +76,6 @@ using ProgressFn = std::function<void(const IterRecord&)>;
 TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressFn& progress);
 
 // Best fp32 GFLOP/s of a square sgemm on this rank (ranks measure at once), in FLOP/s.
-double measure_gemm_peak(Communicator& world, int64_t n = 768, int reps = 4);
+double measure_gemm_peak(Communicator& world, int64_t n = 1024, int reps = 5);
 
 }  // namespace tpb
