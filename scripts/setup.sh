@@ -11,10 +11,11 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev googletest
   python3 python3-numpy python3-venv  # test helpers (trace and results readers)
+  python3-matplotlib fonts-dejavu-core  # charts of tpbench sweep / report (tools/report/)
+  chromium                            # the sweep test renders report.html headless
 )
-if [[ "${TPB_WITH_TORCH:-0}" == 1 ]]; then
-  packages+=(python3-torch)           # the independent reference implementation
-fi
+# The independent implementation the model tests compare against, and bench/torch/.
+packages+=(python3-torch)
 
 # TensorBoard's PyTorch-profiler loader (PyPI only): the tests read tpbench's traces with it.
 setup_tb_venv() {
