@@ -29,8 +29,8 @@ const char* kSweepFooter =
     "  tpbench sweep --command linear --nproc 1,2,4 --mode row,column --in-features 2048\n"
     "Output (--out, default outputs/sweep/YYYY-MM-DD-HHMMSS): sweep.json, runs/cfgK/ (each\n"
     "launch's log and run directory), report.md, report.html, results.csv, results.json,\n"
-    "charts/*.png|svg. Exit status 0 when every configuration succeeded, 1 when any failed\n"
-    "(the report is written either way).";
+    "charts/*.png|svg. Exit status 0 when every launch succeeded, 1 when any failed (the\n"
+    "report is written either way).";
 
 std::string timestamp() {
   const std::time_t now = std::time(nullptr);
@@ -76,6 +76,11 @@ class SweepCommand final : public Command {
     sub.add_option("--timeout", timeout_s_, "seconds a configuration may run before it is stopped (0: no limit)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    sub.add_option("--repeat", repeat_,
+                   "launch every configuration this many times, round-robin; the report keeps each one's best "
+                   "and shows the spread (for shared or noisy machines)")
+        ->check(CLI::Range(1, 100))
+        ->capture_default_str();
     sub.add_option("--title", title_, "the report's title");
     sub.add_flag("--dry-run", dry_run_, "print the launches the sweep would make, and exit");
   }
@@ -108,11 +113,12 @@ class SweepCommand final : public Command {
       return 0;
     }
 
-    fmt::print("tpbench sweep: {} configuration{}, each its own launch; sweep directory {}\n", configs.size(),
-               configs.size() == 1 ? "" : "s", o.dir);
+    const size_t n_configs = configs.size() / static_cast<size_t>(repeat_);
+    fmt::print("tpbench sweep: {} configuration{}{}, each its own launch; sweep directory {}\n", n_configs,
+               n_configs == 1 ? "" : "s", repeat_ > 1 ? fmt::format(" x {} rounds", repeat_) : "", o.dir);
     std::fflush(stdout);
-    const auto progress = [](const SweepRun& r, int total) {
-      const std::string head = fmt::format("[{}/{}] {}", r.config.index + 1, total, r.config.name);
+    const auto progress = [](const SweepRun& r, int position, int total) {
+      const std::string head = fmt::format("[{}/{}] {}", position + 1, total, r.config.name);
       if (r.status == "pending")
         fmt::print("{}: {} ...\n", head, describe(r.config));
       else if (r.status == "ok")
@@ -136,7 +142,7 @@ class SweepCommand final : public Command {
       return 1;
     }
     if (failed > 0) {
-      fmt::print("{} of {} configurations failed (shown in the report with their errors).\n", failed, runs.size());
+      fmt::print("{} of {} launches failed (shown in the report with their errors).\n", failed, runs.size());
       return 1;
     }
     return 0;
@@ -152,6 +158,7 @@ class SweepCommand final : public Command {
     if (!batch_.empty()) s.batch = parse_int_list("--batch", batch_);
     if (!seq_.empty()) s.seq = parse_int_list("--seq", seq_);
     if (!mode_.empty()) s.mode = parse_word_list("--mode", mode_, {"row", "column", "both"});
+    s.repeat = repeat_;
     if (sub_) s.extra = sub_->remaining();
     return s;
   }
@@ -171,6 +178,7 @@ class SweepCommand final : public Command {
     add("--mode", mode_);
     add("--out", out_);
     if (timeout_s_ > 0) a.insert(a.end(), {"--timeout", fmt::format("{}", timeout_s_)});
+    if (repeat_ > 1) a.insert(a.end(), {"--repeat", std::to_string(repeat_)});
     add("--title", title_);
     if (sub_) {
       const auto extra = sub_->remaining();
@@ -182,6 +190,7 @@ class SweepCommand final : public Command {
   CLI::App* sub_ = nullptr;
   std::string nproc_, target_ = "train", tp_, dp_shard_, batch_, seq_, mode_, out_, title_;
   double timeout_s_ = 0;
+  int repeat_ = 1;
   bool dry_run_ = false;
 };
 

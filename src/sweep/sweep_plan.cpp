@@ -58,6 +58,7 @@ std::vector<std::string> parse_word_list(const std::string& flag, const std::str
 
 void validate_sweep_spec(const SweepSpec& s) {
   if (s.nproc.empty()) usage_error("--nproc is required: the number of ranks of each configuration's launch");
+  if (s.repeat < 1) usage_error("--repeat {}: give 1 or more launches per configuration", s.repeat);
   if (s.target == SweepTarget::linear) {
     if (!s.tp.empty())
       usage_error("--tp is for train sweeps; linear's TP size is its number of ranks: sweep --nproc 1,2,4 instead");
@@ -85,7 +86,7 @@ std::vector<SweepConfig> plan_sweep(const SweepSpec& s) {
   std::vector<std::optional<std::string>> modes(s.mode.begin(), s.mode.end());
   if (modes.empty()) modes.push_back(std::nullopt);
 
-  std::vector<SweepConfig> configs;
+  std::vector<SweepConfig> configs;  // one round
   for (int64_t nproc : s.nproc)
     for (auto seq : axis(s.seq))
       for (auto batch : axis(s.batch))
@@ -94,7 +95,8 @@ std::vector<SweepConfig> plan_sweep(const SweepSpec& s) {
             for (const auto& mode : modes) {
               SweepConfig c;
               c.index = static_cast<int>(configs.size());
-              c.name = fmt::format("cfg{}", c.index);
+              c.config = fmt::format("cfg{}", c.index);
+              c.name = c.config;
               c.target = s.target;
               c.nproc = nproc;
               c.tp = tp;
@@ -105,7 +107,15 @@ std::vector<SweepConfig> plan_sweep(const SweepSpec& s) {
               c.extra = s.extra;
               configs.push_back(std::move(c));
             }
-  return configs;
+  if (s.repeat <= 1) return configs;
+  std::vector<SweepConfig> launches;
+  for (int r = 1; r <= s.repeat; ++r)
+    for (SweepConfig c : configs) {
+      c.repeat = r;
+      c.name = fmt::format("{}-r{}", c.config, r);
+      launches.push_back(std::move(c));
+    }
+  return launches;
 }
 
 std::vector<std::string> launch_args(const SweepConfig& c, const std::string& run_root) {

@@ -4,6 +4,10 @@
 // Lists are comma-separated ("1,2,4"). The product is taken outermost first in the order
 // nproc, seq, batch, dp-shard, tp, mode, so the configurations that differ only in tp (the
 // usual study) sit next to each other and keep the order the user gave.
+//
+// With repeat = K > 1 every configuration is launched K times, round-robin (all of them
+// once, then all again, ...), so a neighbour's burst of load or a slow drift of the machine
+// falls on every configuration alike instead of on whichever ran at the time.
 #pragma once
 
 #include <cstdint>
@@ -25,11 +29,14 @@ struct SweepSpec {
   std::vector<int64_t> seq;        // train only
   std::vector<std::string> mode;   // linear only: row, column, both
   std::vector<std::string> extra;  // passed unchanged to every configuration
+  int repeat = 1;                  // launches of each configuration, round-robin
 };
 
 struct SweepConfig {
-  int index = 0;
-  std::string name;  // "cfg0", "cfg1", ...: also the run's directory name
+  int index = 0;       // of the configuration (the same for each of its repeats)
+  std::string config;  // "cfg0", "cfg1", ...
+  int repeat = 1;      // 1..K
+  std::string name;    // the launch: "cfg0" (K = 1) or "cfg0-r2"; also its directory name
   SweepTarget target = SweepTarget::train;
   int64_t nproc = 1;
   std::optional<int64_t> tp, dp_shard, batch, seq;
@@ -50,7 +57,7 @@ std::vector<std::string> parse_word_list(const std::string& flag, const std::str
 // train, no --out/--run-name/--json among the passed-through flags). Throws UsageError.
 void validate_sweep_spec(const SweepSpec& s);
 
-// Every configuration, in launch order.
+// Every launch, in order: K rounds of every configuration.
 std::vector<SweepConfig> plan_sweep(const SweepSpec& s);
 
 // The tpbench arguments (after the executable) that run `c`, writing its results under

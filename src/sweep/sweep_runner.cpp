@@ -56,13 +56,15 @@ std::vector<SweepRun> run_sweep(const std::vector<SweepConfig>& configs, const S
   const std::string manifest_path = o.dir + "/sweep.json";
   write_file_atomic(manifest_path, sweep_manifest_json(runs, o).dump(2) + "\n");
 
-  for (SweepRun& r : runs) {
+  const int total = static_cast<int>(runs.size());
+  for (int position = 0; position < total; ++position) {
+    SweepRun& r = runs[position];
     const fs::path cfg_dir = fs::path(o.dir) / "runs" / r.config.name;
     // A configuration's directory from an earlier sweep into the same place would be
     // mistaken for this launch's results.
     fs::remove_all(cfg_dir);
     fs::create_directories(cfg_dir);
-    if (progress) progress(r, static_cast<int>(runs.size()));
+    if (progress) progress(r, position, total);
     r.started_at = local_time_iso();
     const std::string log_path = o.dir + "/" + r.log;
     write_file_atomic(log_path, "$ " + shell_join(r.argv) + "\n");
@@ -93,7 +95,7 @@ std::vector<SweepRun> run_sweep(const std::vector<SweepConfig>& configs, const S
         r.error = r.exit_code == 0 ? "exited 0 but wrote no results" : fmt::format("exit status {}", r.exit_code);
     }
     write_file_atomic(manifest_path, sweep_manifest_json(runs, o).dump(2) + "\n");
-    if (progress) progress(r, static_cast<int>(runs.size()));
+    if (progress) progress(r, position, total);
   }
   return runs;
 }
@@ -103,6 +105,8 @@ nlohmann::json sweep_manifest_json(const std::vector<SweepRun>& runs, const Swee
   for (const SweepRun& r : runs) {
     const SweepConfig& c = r.config;
     configs.push_back({{"name", c.name},
+                       {"config", c.config},
+                       {"repeat", c.repeat},
                        {"index", c.index},
                        {"command", sweep_target_name(c.target)},
                        {"nproc", c.nproc},

@@ -3,7 +3,7 @@
 // (so a sweep that is interrupted can still be reported). Layout of the sweep directory:
 //
 //   SWEEP/sweep.json                      the manifest (schema tpbench.sweep/1, docs/reports.md)
-//   SWEEP/runs/cfgK/launch.log            the launch's stdout and stderr
+//   SWEEP/runs/cfgK/launch.log            the launch's stdout and stderr (cfgK-rR/ with --repeat)
 //   SWEEP/runs/cfgK/<timestamp>/          train's run directory (config.json, metrics.jsonl, ...)
 //   SWEEP/runs/cfgK/results.json          linear's results
 #pragma once
@@ -37,8 +37,9 @@ struct SweepOptions {
   std::vector<std::string> command_line;  // how the sweep was asked for, for the manifest
 };
 
-// Called before a launch (run.status == "pending") and after it.
-using SweepProgress = std::function<void(const SweepRun& run, int total)>;
+// Called before a launch (run.status == "pending") and after it; `position` counts launches
+// from 0.
+using SweepProgress = std::function<void(const SweepRun& run, int position, int total)>;
 
 std::vector<SweepRun> run_sweep(const std::vector<SweepConfig>& configs, const SweepOptions& o,
                                 const SweepProgress& progress);

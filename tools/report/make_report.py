@@ -54,17 +54,18 @@ def main(argv=None):
     inputs = list(args.inputs)
     render.write_atomic(os.path.join(out_dir, "results.csv"), render.csv_text(rows))
     doc = {"schema": SCHEMA, "title": title, "generated_at": generated, "inputs": inputs,
-           "columns": COLUMNS, "rows": [{k: r.get(k) for k in COLUMNS} for r in rows],
-           "per_rank": {name: d["per_rank"] for name, d in details.items()},
+           "columns": COLUMNS, "rows": [{**{k: r.get(k) for k in COLUMNS}, "means": r.get("means")} for r in rows],
+           "per_rank": {r["name"]: details[r["name"]]["per_rank"] for r in rows},
            "machines": machines, "comm": comm_rows,
            "charts": {n: {"png": f"charts/{n}.png", "svg": f"charts/{n}.svg", "title": titles[n][0]}
                       for n in written}}
     render.write_atomic(os.path.join(out_dir, "results.json"), json.dumps(doc, indent=2) + "\n")
     render.write_atomic(os.path.join(out_dir, "report.md"),
-                        render.markdown(title, rows, machines, comm_rows, written, titles, inputs, generated))
+                        render.markdown(title, rows, machines, comm_rows, written, titles, inputs, generated,
+                                        found.sweeps))
     render.write_atomic(os.path.join(out_dir, "report.html"),
                         render.html_page(title, rows, machines, comm_rows, written, titles, out_dir, inputs,
-                                         generated))
+                                         generated, found.sweeps))
 
     if not args.quiet:
         if rows:
@@ -86,11 +87,10 @@ def main(argv=None):
 def default_title(rows, comm_rows):
     train = [r for r in rows if r["kind"] == "train"]
     if train:
-        presets = sorted({str(r.get("preset")) for r in train if r.get("preset")})
-        tps = sorted({r.get("tp") for r in train if r.get("tp") is not None})
-        ranks = sorted({r.get("world_size") for r in train if r.get("world_size")})
-        return (f"tpbench: {', '.join(presets) or 'train'} at TP = {', '.join(map(str, tps))} on "
-                f"{', '.join(map(str, ranks))} ranks")
+        def in_order(key):  # distinct values, in the rows' order
+            return list(dict.fromkeys(str(r[key]) for r in train if r.get(key) is not None))
+        presets, tps, ranks = in_order("preset"), in_order("tp"), in_order("world_size")
+        return f"tpbench: {', '.join(presets) or 'train'} at TP = {', '.join(tps)} on {', '.join(ranks)} ranks"
     if rows:
         return "tpbench: linear layer, row vs column"
     return "tpbench: collective benchmarks"

@@ -2,8 +2,9 @@
 OUT/charts/. A chart with no data is not drawn."""
 
 import os
+import sys
 
-from .rows import MEM_CATEGORIES
+from .rows import MEM_CATEGORIES, fmt_bytes, ms_digits
 
 def setup_matplotlib():
     import matplotlib
@@ -40,22 +41,24 @@ def save(fig, out_dir, name, written):
     written.append(name)
 
 
-def rank_mean(details, row, key):
-    """Mean over ranks of the per-rank means over timed iterations."""
-    vals = [p.get(key) for p in details[row["name"]]["per_rank"] if p.get(key) is not None]
-    return sum(vals) / len(vals) if vals else 0.0
-
-
 def chart_phases(plt, rows, details, out_dir, written, titles):
-    ok = [r for r in rows if r["status"] == "ok" and details[r["name"]]["per_rank"]]
+    ok = [r for r in rows if r["status"] == "ok" and r.get("means")]
     if not ok:
         return
     labels = [r["label"] for r in ok]
     x = list(range(len(ok)))
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.9 * len(ok) + 5), 4.4), sharey=True)
+    # train's batch is per DP rank: when the rows do different work per step, a third panel
+    # puts them on the same footing, rank-seconds per 1,000 tokens.
+    per_token = (all(r["kind"] == "train" and r.get("tokens_per_step") and r.get("world_size") for r in ok)
+                 and len({r["tokens_per_step"] for r in ok}) > 1)
+    npanels = 3 if per_token else 2
+    fig, axes = plt.subplots(1, npanels, figsize=(max(8, (0.9 * len(ok) + 1.6) * npanels), 4.6),
+                             gridspec_kw={"wspace": 0.35})
+    axes[1].sharey(axes[0])
     rotate = len(ok) > 3 or max(len(lb) for lb in labels) > 12
 
-    def stack(ax, parts, title):
+    def stack(ax, parts, title, totals=None, legend=True):
+        totals = totals or step
         bottom = [0.0] * len(ok)
         for name, vals in parts:
             vals = [max(v, 0.0) for v in vals]
@@ -65,13 +68,15 @@ def chart_phases(plt, rows, details, out_dir, written, titles):
             bottom = [b + v for b, v in zip(bottom, vals)]
         ax.set_xticks(x, labels, rotation=25 if rotate else 0, ha="right" if rotate else "center")
         ax.set_title(title)
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        for xi, v in zip(x, step):
-            ax.annotate(f"{v:.3g}", (xi, v), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+        ax.set_ylim(0, max(totals) * 1.12)
+        if legend:
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13 if not rotate else -0.3), ncol=2)
+        for xi, v in zip(x, totals):
+            ax.annotate(f"{v:,.{ms_digits(v)}f}", (xi, v), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
                         textcoords="offset points")
 
     def m(key):
-        return [rank_mean(details, r, key) for r in ok]
+        return [r["means"].get(key) or 0.0 for r in ok]
 
     step, f, b, o = m("dt_ms"), m("dtf_ms"), m("dtb_ms"), m("opt_ms")
     other = [s_ - (ff + bb + oo) for s_, ff, bb, oo in zip(step, f, b, o)]
@@ -79,10 +84,17 @@ def chart_phases(plt, rows, details, out_dir, written, titles):
     tpw, tpt, dpw, dpt = m("tp_wait_ms"), m("tp_transfer_ms"), m("dp_wait_ms"), m("dp_transfer_ms")
     rest = [s_ - (a + b_ + c + d) for s_, a, b_, c, d in zip(step, tpw, tpt, dpw, dpt)]
     stack(axes[1], [("compute and the rest", rest), ("TP wait", tpw), ("TP transfer", tpt), ("DP wait", dpw),
-                    ("DP transfer", dpt)], "by activity")
+                    ("DP transfer", dpt)], "by activity", legend=not per_token)
     axes[0].set_ylabel("ms per iteration (mean over ranks and timed iterations)")
+    if per_token:
+        # rank-ms per token = rank-s per 1,000 tokens
+        scale = [r["world_size"] / r["tokens_per_step"] for r in ok]
+        parts = [("compute and the rest", rest), ("TP wait", tpw), ("TP transfer", tpt), ("DP wait", dpw),
+                 ("DP transfer", dpt)]
+        stack(axes[2], [(n, [v * k for v, k in zip(vals, scale)]) for n, vals in parts],
+              "by activity, per 1,000 tokens", [v * k for v, k in zip(step, scale)])
+        axes[2].set_ylabel("rank-seconds per 1,000 tokens")
     fig.suptitle("Iteration time per configuration")
-    fig.tight_layout()
     save(fig, out_dir, "phases", written)
     titles["phases"] = ("Where an iteration's time goes",
                         "Each rank's step, averaged over timed iterations and ranks, split by phase (left: "
@@ -90,7 +102,10 @@ def chart_phases(plt, rows, details, out_dir, written, titles):
                         "step minus those) and by activity (right: time inside TP and DP collectives, each as "
                         "wait for the last rank vs transfer, and everything else). Means, so the parts add up "
                         "to the bar; the table's iteration times are the slowest rank's, so they can be a "
-                        "little higher.")
+                        "little higher." + (" The third panel divides by the work: step × ranks / tokens per "
+                                            "step, the cost of 1,000 tokens in rank-seconds (train's batch is "
+                                            "per DP rank, so the layouts do different work per step)."
+                                            if per_token else ""))
     plt.close(fig)
 
 
@@ -162,9 +177,12 @@ def chart_loss(plt, rows, details, out_dir, written, titles):
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out_dir, "loss", written)
+    same_batch = len({r.get("tokens_per_step") for r in ok}) == 1
     titles["loss"] = ("Loss curves, overlaid",
-                      "The loss of every iteration (warm-up included). Layouts of the same model, data and seed "
-                      "should agree to rounding: tpbench builds every shard from the same full weights.")
+                      "The loss of every iteration (warm-up included). Layouts of the same model, data, seed and "
+                      "global batch agree to rounding: tpbench builds every shard from the same full weights."
+                      + ("" if same_batch else " Here the global batch differs between rows (train's --batch is "
+                         "per DP rank: dp × batch sequences a step), so the curves differ too."))
     plt.close(fig)
 
 
@@ -220,7 +238,11 @@ def chart_throughput(plt, rows, out_dir, written, titles):
             srs = sorted(srs, key=lambda r: r.get("tp") or 0)
             xs = [r.get("tp") for r in srs]
             ys = [r.get("tokens_per_s") if kind == "train" else r.get("samples_per_s") for r in srs]
-            ax.plot(xs, ys, marker="o", linewidth=1.6, label=key)
+            line, = ax.plot(xs, ys, marker="o", linewidth=1.6, label=key)
+            lo = [y - (r.get("throughput_min") if r.get("throughput_min") is not None else y) for r, y in zip(srs, ys)]
+            hi = [(r.get("throughput_max") if r.get("throughput_max") is not None else y) - y for r, y in zip(srs, ys)]
+            if any(lo) or any(hi):
+                ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor=line.get_color(), capsize=4, linewidth=1)
             for r, xv, yv in zip(srs, xs, ys):
                 note = f"{yv:,.0f}"
                 if kind == "train" and r.get("mfu") is not None:
@@ -241,7 +263,8 @@ def chart_throughput(plt, rows, out_dir, written, titles):
     save(fig, out_dir, "throughput", written)
     titles["throughput"] = ("Throughput against TP",
                             "Tokens per second (global batch tokens / median iteration), with the MFU against "
-                            "the measured GEMM peak of each rank.")
+                            "the measured GEMM peak of each rank. With sweep --repeat, the point is the best "
+                            "launch and the bar reaches down to the slowest.")
     plt.close(fig)
 
 
@@ -264,8 +287,10 @@ def chart_comm_busbw(plt, comms, out_dir, written, titles):
     if not any_line:
         plt.close(fig)
         return
+    from matplotlib.ticker import FuncFormatter
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("bytes")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_bytes(int(v)).replace(".0 ", " ")))
+    ax.set_xlabel("message size")
     ax.set_ylabel("bus bandwidth, GB/s (out of place)")
     ax.set_title("Collectives: bus bandwidth against size")
     ax.legend(fontsize=7)
@@ -279,7 +304,11 @@ def chart_comm_busbw(plt, comms, out_dir, written, titles):
 def draw_all(rows, details, comms, out_dir):
     """Draws every chart that has data; returns (names written, {name: (title, caption)})."""
     written, titles = [], {}
-    plt = setup_matplotlib()
+    try:
+        plt = setup_matplotlib()
+    except ImportError as e:
+        print(f"make_report: no charts: {e} (Debian: apt-get install python3-matplotlib)", file=sys.stderr)
+        return written, titles
     chart_phases(plt, rows, details, out_dir, written, titles)
     chart_comm_ranks(plt, rows, details, out_dir, written, titles)
     chart_loss(plt, rows, details, out_dir, written, titles)

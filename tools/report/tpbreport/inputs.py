@@ -59,6 +59,7 @@ class Inputs:
     def __init__(self):
         self.runs = []   # dicts: kind, name, source, status, error, ...
         self.comms = []  # (path, document)
+        self.sweeps = []  # (directory, the sweep's command line)
         self.seen = set()
 
 
@@ -98,18 +99,25 @@ def add_linear_results(found, path, name=None, manifest_entry=None, sweep_dir=No
         base.update(status="failed", error=f"unreadable {path}: {e}")
         found.runs.append(base)
         return
-    modes = list(doc.get("modes", {}).keys())
+    # The order the run made them in (the results' "modes" object is written sorted).
+    modes = [m for m in (doc.get("config") or {}).get("modes", []) if m in doc.get("modes", {})]
+    modes += [m for m in doc.get("modes", {}) if m not in modes]
     for mode in modes:
         run = dict(base)
         run["results"] = doc
         run["mode"] = mode
         if len(modes) > 1:
             run["name"] = f"{base['name']}/{mode}"
+            if base.get("group"):
+                run["group"] = (base["group"][0], f"{base['group'][1]}/{mode}")
         found.runs.append(run)
 
 
 def from_manifest(entry, sweep_dir):
+    # "config" and "repeat" name a configuration's launches under `tpbench sweep --repeat`.
     return {"name": entry.get("name"),
+            "group": (os.path.realpath(sweep_dir), entry.get("config") or entry.get("name")),
+            "repeat": entry.get("repeat") or 1,
             "command": entry.get("command_line"),
             "wall_s": entry.get("wall_s"),
             "requested": entry,
@@ -119,6 +127,8 @@ def from_manifest(entry, sweep_dir):
 
 def add_sweep(found, sweep_dir):
     manifest = load_json(os.path.join(sweep_dir, "sweep.json"))
+    if manifest.get("command_line"):
+        found.sweeps.append((sweep_dir, manifest["command_line"]))
     for entry in manifest.get("configs", []):
         run_dir = os.path.join(sweep_dir, entry["run_dir"]) if entry.get("run_dir") else None
         status = entry.get("status")

@@ -7,7 +7,7 @@ import io
 import os
 import re
 
-from .rows import COLUMNS, TABLE_HEAD, breakdown, fmt_bytes, fmt_mesh, fmt_num, table_cells, verdict
+from .rows import COLUMNS, TABLE_HEAD, TABLE_NOTE, breakdown, table_head, throughput, fmt_bytes, fmt_mesh, fmt_num, table_cells, verdict
 
 def write_atomic(path, data, mode="w"):
     tmp = f"{path}.tmp{os.getpid()}"
@@ -27,11 +27,12 @@ def csv_text(rows):
     return buf.getvalue()
 
 
-def md_table(head, body):
+def md_table(head, body, left=2):
+    """A markdown table; the first `left` columns left-aligned, the rest (numbers) right."""
     def esc(s):
         return str(s).replace("|", "\\|")
     lines = ["| " + " | ".join(esc(h) for h in head) + " |",
-             "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|"]
+             "|" + "|".join("---" if i < left else "---:" for i in range(len(head))) + "|"]
     for cells in body:
         lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
     return "\n".join(lines)
@@ -52,21 +53,18 @@ def body_rows(rows):
     return body
 
 
-def markdown(title, rows, machines, comm_rows, written, titles, inputs, generated):
+def markdown(title, rows, machines, comm_rows, written, titles, inputs, generated, sweeps=()):
     out = [f"# {title}", "",
            f"Generated {generated} by `tools/report/make_report.py` from: "
            + ", ".join(f"`{p}`" for p in inputs) + ".", ""]
+    for d, line in sweeps:
+        out += [f"Sweep `{d}` was run as:", "", "```", line, "```", ""]
     v = verdict(rows)
     if v:
         out += ["## Answer", ""] + [f"- {line}" for line in v] + [""]
     if rows:
-        out += ["## Results", "", md_table(TABLE_HEAD, body_rows(rows)), "",
-                "start-up s = the launch's wall time − train s (mpirun, MPI and model start-up, the GEMM-peak "
-                "probe, writing results, shutdown); train s = the sum over all iterations (warm-up included) of "
-                "the slowest rank's step. iter = the slowest rank's step over timed iterations; dtf, dtb, opt, "
-                "TP/DP comm = medians over ranks of per-rank medians; TP/DP comm as a share of the median "
-                "iteration. MFU against the measured GEMM peak per rank. Speedup = the first row's median "
-                "iteration / this row's. Definitions: docs/reports.md.", ""]
+        out += ["## Results", "", md_table(table_head(rows), body_rows(rows)), "",
+                TABLE_NOTE, ""]
         notes = [f"- **{r['name']}** ({r['label']}): {breakdown(r)}." for r in rows if r["status"] == "ok" and breakdown(r)]
         if notes:
             out += ["## Where the time goes", ""] + notes + [""]
@@ -88,7 +86,8 @@ def markdown(title, rows, machines, comm_rows, written, titles, inputs, generate
             out += [f"![{head}](charts/comm_busbw.png)", "", caption, ""]
     if machines:
         out += ["## Machines", "", md_table(["id"] + MACHINE_FIELDS,
-                                            [[m["id"]] + [str(m.get(k, "")) for k in MACHINE_FIELDS] for m in machines]), ""]
+                                            [[m["id"]] + [str(m.get(k, "")) for k in MACHINE_FIELDS] for m in machines],
+                                            left=len(MACHINE_FIELDS) + 1), ""]
     cmds = [r for r in rows if r.get("command")]
     out += ["## Runs", ""]
     for r in rows:
@@ -131,24 +130,26 @@ def inline_svg(path):
     return text.strip()
 
 
-def html_page(title, rows, machines, comm_rows, written, titles, out_dir, inputs, generated):
+def html_page(title, rows, machines, comm_rows, written, titles, out_dir, inputs, generated, sweeps=()):
     e = html.escape
     best = {}
     for kind in ("train", "linear"):
-        ok = [r for r in rows if r["kind"] == kind and r["status"] == "ok" and r.get("step_median_ms")]
+        ok = [r for r in rows if r["kind"] == kind and r["status"] == "ok" and throughput(r)]
         if ok:
-            best[kind] = min(ok, key=lambda r: r["step_median_ms"])["name"]
+            best[kind] = max(ok, key=throughput)["name"]
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>{e(title)}</h1><p class='meta'>Generated {e(generated)} from "
              + ", ".join(f"<code>{e(p)}</code>" for p in inputs) + "</p>"]
+    for d, line in sweeps:
+        parts.append(f"<p class='meta'>Sweep <code>{e(d)}</code> was run as: <code>{e(line)}</code></p>")
     v = verdict(rows)
     if v:
         bold = re.compile(r"[*][*](.+?)[*][*]")
         items = "".join("<li>" + bold.sub(r"<b>\1</b>", e(line)) + "</li>" for line in v)
         parts.append(f"<div class='answer'><ul>{items}</ul></div>")
     if rows:
-        head = "".join(f"<th class='{'l' if i < 2 else ''}'>{e(h)}</th>" for i, h in enumerate(TABLE_HEAD))
+        head = "".join(f"<th class='{'l' if i < 2 else ''}'>{e(h)}</th>" for i, h in enumerate(table_head(rows)))
         trs = []
         for r in rows:
             if r["status"] == "ok":
@@ -163,12 +164,7 @@ def html_page(title, rows, machines, comm_rows, written, titles, out_dir, inputs
                            f"{e(r.get('error') or '')}</td></tr>")
         parts.append("<h2>Results</h2><div class='scroll'><table><tr>" + head + "</tr>" + "".join(trs)
                      + "</table></div>")
-        parts.append("<p class='note'>start-up = the launch's wall time − training time (mpirun, MPI and model "
-                     "start-up, GEMM-peak probe, writing results, shutdown); train = sum over all iterations of the "
-                     "slowest rank's step. iter = slowest rank's step over timed iterations; dtf, dtb, opt and "
-                     "communication = medians over ranks of per-rank medians; TP/DP comm as a share of the median "
-                     "iteration; MFU against the measured GEMM peak; speedup = first row's median iteration / "
-                     "this row's.</p>")
+        parts.append(f"<p class='note'>{e(TABLE_NOTE)}</p>")
         notes = [f"<li><b>{e(r['name'])}</b> ({e(r['label'])}): {e(breakdown(r))}.</li>"
                  for r in rows if r["status"] == "ok" and breakdown(r)]
         if notes:

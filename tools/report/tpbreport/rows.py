@@ -11,13 +11,14 @@ from .inputs import mean
 # Columns of results.csv, in order (results.json's rows carry the same keys).
 COLUMNS = [
     "name", "label", "kind", "status", "error", "date", "machine", "hostname",
-    "preset", "mode", "world_size", "tp", "dp", "batch", "seq",
+    "preset", "mode", "world_size", "tp", "dp", "batch", "seq", "tokens_per_step",
     "wall_s", "startup_s", "train_s",
     "step_mean_ms", "step_median_ms", "step_p95_ms",
     "forward_ms", "backward_ms", "optimizer_ms",
     "tp_comm_ms", "tp_wait_ms", "tp_transfer_ms", "tp_comm_share",
     "dp_comm_ms", "dp_wait_ms", "dp_transfer_ms", "dp_comm_share",
-    "tokens_per_s", "samples_per_s", "mfu", "peak_mem_bytes_per_rank",
+    "tokens_per_s", "samples_per_s", "repeats", "throughput_min", "throughput_max",
+    "mfu", "gemm_peak_flops_per_rank", "peak_mem_bytes_per_rank",
     "loss_first", "loss_last", "speedup", "baseline",
     "command", "source",
 ]
@@ -26,6 +27,12 @@ COLUMNS = [
 PER_RANK_KEYS = ("dt_ms", "dtf_ms", "dtb_ms", "opt_ms", "tp_wait_ms", "tp_transfer_ms", "dp_wait_ms", "dp_transfer_ms")
 
 MEM_CATEGORIES = ["parameters", "gradients", "optimizer_state", "activations", "comm_buffers", "other"]
+
+
+def rank_mean(per_rank, key):
+    """Mean over ranks of the per-rank means over timed iterations."""
+    vals = [p.get(key) for p in per_rank if p.get(key) is not None]
+    return sum(vals) / len(vals) if vals else 0.0
 
 
 def machine_key(m):
@@ -62,7 +69,9 @@ def train_row(run):
         "forward_ms": med("forward_ms"), "backward_ms": med("backward_ms"), "optimizer_ms": med("optimizer_ms"),
         "tp_comm_ms": med("tp_comm_ms"), "tp_wait_ms": med("tp_wait_ms"), "tp_transfer_ms": med("tp_transfer_ms"),
         "dp_comm_ms": med("dp_comm_ms"), "dp_wait_ms": med("dp_wait_ms"), "dp_transfer_ms": med("dp_transfer_ms"),
+        "tokens_per_step": s.get("tokens_per_step"),
         "tokens_per_s": s.get("tokens_per_s"), "mfu": s.get("mfu"),
+        "gemm_peak_flops_per_rank": s.get("gemm_peak_flops_per_rank"),
         "peak_mem_bytes_per_rank": ((s.get("peak_memory_bytes") or {}).get("total") or {}).get("max"),
         "loss_first": s.get("loss_first"), "loss_last": s.get("loss_last"),
     }
@@ -106,8 +115,7 @@ def linear_row(run):
         "step_mean_ms": step.get("mean"), "step_median_ms": step.get("median"), "step_p95_ms": step.get("p95"),
         "forward_ms": med("forward_ms"), "backward_ms": med("backward_ms"), "optimizer_ms": med("optimizer_ms"),
         "tp_comm_ms": med("comm_ms"), "tp_wait_ms": med("wait_ms"), "tp_transfer_ms": med("transfer_ms"),
-        "dp_comm_ms": 0.0, "dp_wait_ms": 0.0, "dp_transfer_ms": 0.0,
-        "samples_per_s": s.get("samples_per_s"),
+        "samples_per_s": s.get("samples_per_s"),  # no DP in linear: its dp_* stay empty
     }
     per_rank = []
     for r in ranks:
@@ -154,15 +162,54 @@ def build_rows(found):
                 machines[key] = {"id": f"M{len(machines) + 1}", **machine}
             row["machine"] = machines[key]["id"]
             row["hostname"] = machine.get("hostname")
+        if per_rank:
+            row["means"] = {k: rank_mean(per_rank, k) for k in PER_RANK_KEYS}
         step = row.get("step_median_ms")
         for g in ("tp", "dp"):
             c = row.get(f"{g}_comm_ms")
             row[f"{g}_comm_share"] = (c / step) if (c is not None and step) else None
+        row["group"] = run.get("group")
         rows.append(row)
         details[row["name"]] = {"per_rank": per_rank, "loss": loss, "log": run.get("log")}
+    rows = collapse_repeats(rows, details)
     make_labels(rows)
     add_speedups(rows)
     return rows, details, list(machines.values())
+
+
+def collapse_repeats(rows, details):
+    """One row per configuration of a `sweep --repeat K`: the launch with the highest
+    throughput (interference from other work only ever slows a run down, so the best of K is
+    the estimate least disturbed by it), with the number of launches and the range of
+    throughput over those that ran. The row takes the configuration's name (cfgK)."""
+    groups = {}
+    for r in rows:
+        if r.get("group"):
+            groups.setdefault(r["group"], []).append(r)
+    out, done = [], set()
+    for r in rows:
+        g = r.get("group")
+        if not g or len(groups[g]) == 1:
+            r["repeats"] = 1
+            out.append(r)
+            continue
+        if g in done:
+            continue
+        done.add(g)
+        launches = groups[g]
+        ok = [x for x in launches if x["status"] == "ok" and throughput(x)]
+        best = max(ok, key=throughput) if ok else launches[0]
+        details[g[1]] = details[best["name"]]
+        best["name"] = g[1]
+        best["repeats"] = len(launches)
+        if ok:
+            best["throughput_min"] = min(throughput(x) for x in ok)
+            best["throughput_max"] = max(throughput(x) for x in ok)
+            failed = [x for x in launches if x["status"] != "ok"]
+            if failed:
+                best["error"] = f"{len(failed)} of {len(launches)} launches failed: {failed[0].get('error')}"
+        out.append(best)
+    return out
 
 
 def make_labels(rows):
@@ -189,16 +236,24 @@ def make_labels(rows):
                 r["label"] = f"{label} ({r['name']})"
 
 
+def throughput(r):
+    """tokens/s for train, samples/s for linear: the work done per second."""
+    return r.get("tokens_per_s") if r.get("kind") == "train" else r.get("samples_per_s")
+
+
 def add_speedups(rows):
-    """Speedup = the baseline's median iteration / this row's; the baseline is the first row
-    (the first that succeeded, of the same kind, when the first failed)."""
+    """Speedup = this row's throughput / the baseline's (tokens/s for train, samples/s for
+    linear), which is the ratio of median iterations when both do the same work per step. The
+    baseline is the first row (the first that ran, of the same kind, when the first failed).
+    Throughput, not step time: train's batch is per DP rank, so tp 1, 2, 4 on 4 ranks do 4, 2
+    and 1 batches' worth of tokens a step."""
     for kind in ("train", "linear"):
-        ok = [r for r in rows if r["kind"] == kind and r["status"] == "ok" and r.get("step_median_ms")]
+        ok = [r for r in rows if r["kind"] == kind and r["status"] == "ok" and throughput(r)]
         if not ok:
             continue
         base = ok[0]
         for r in ok:
-            r["speedup"] = base["step_median_ms"] / r["step_median_ms"]
+            r["speedup"] = throughput(r) / throughput(base)
             r["baseline"] = base["name"]
 
 
@@ -248,19 +303,38 @@ def fmt_speedup(r):
 
 def table_cells(r):
     """The study's table: one list of strings per row (same order as TABLE_HEAD)."""
-    thru = r.get("tokens_per_s") if r.get("kind") == "train" else r.get("samples_per_s")
+    thru = fmt_num(throughput(r), 0)
+    if (r.get("repeats") or 1) > 1 and r.get("throughput_min") is not None:
+        thru += f" (min {r['throughput_min']:,.0f} of {r['repeats']})"
     return [r["name"], r["label"], fmt_mesh(r), r.get("machine") or "—",
             fmt_s(r.get("startup_s")), fmt_s(r.get("train_s")),
             fmt_num(r.get("step_mean_ms")), fmt_num(r.get("step_median_ms")),
             fmt_num(r.get("forward_ms")), fmt_num(r.get("backward_ms")), fmt_num(r.get("optimizer_ms"), 2),
             fmt_pct(r.get("tp_comm_share")), fmt_pct(r.get("dp_comm_share")),
-            fmt_num(thru, 0), fmt_pct(r.get("mfu")), fmt_bytes(r.get("peak_mem_bytes_per_rank")),
+            thru, fmt_pct(r.get("mfu")), fmt_bytes(r.get("peak_mem_bytes_per_rank")),
             fmt_loss(r), fmt_speedup(r)]
 
 
 TABLE_HEAD = ["config", "label", "mesh dp x tp", "machine", "start-up s", "train s", "iter mean ms",
               "iter median ms", "dtf ms", "dtb ms", "opt ms", "TP comm", "DP comm", "tokens/s",
               "MFU", "peak mem/rank", "loss first → last", "speedup"]
+
+
+TABLE_NOTE = (
+    "start-up s = the launch's wall time (from the sweep) − train s: mpirun, MPI and model start-up, the "
+    "GEMM-peak probe, writing results, shutdown. train s = the sum over all iterations, warm-up included, of "
+    "the slowest rank's step. iter = the slowest rank's step over timed iterations; dtf, dtb, opt and TP/DP "
+    "comm = medians over ranks of each rank's median, comm as a share of the median iteration. MFU against the "
+    "measured GEMM peak of each rank. speedup = throughput (tokens/s or samples/s) / the first row's. With "
+    "sweep --repeat K each row is the configuration's fastest launch; '(min X of K)' is its slowest. "
+    "Definitions: docs/reports.md.")
+
+
+def table_head(rows):
+    """TABLE_HEAD, with the throughput column named for what the rows measure."""
+    kinds = {r.get("kind") for r in rows}
+    thru = "tokens/s" if kinds == {"train"} else "samples/s" if kinds == {"linear"} else "tokens|samples/s"
+    return [thru if h == "tokens/s" else h for h in TABLE_HEAD]
 
 
 def terminal_table(rows):
@@ -271,7 +345,8 @@ def terminal_table(rows):
             body.append(table_cells(r))
         else:
             body.append(None)
-    widths = [len(h) for h in TABLE_HEAD]
+    head = table_head(rows)
+    widths = [len(h) for h in head]
     for cells in body:
         if cells:
             widths = [max(w, len(c)) for w, c in zip(widths, cells)]
@@ -282,7 +357,7 @@ def terminal_table(rows):
             out.append(c.ljust(w) if i < 2 else c.rjust(w))
         return "  ".join(out).rstrip()
 
-    lines.append(line(TABLE_HEAD))
+    lines.append(line(head))
     for r, cells in zip(rows, body):
         if cells:
             lines.append(line(cells))
@@ -294,53 +369,72 @@ def terminal_table(rows):
 
 # ----------------------------------------------------------------------------- analysis text
 
+def ms_digits(v):
+    """Decimals that show a time in ms to about three significant digits."""
+    return 0 if v >= 100 else 1 if v >= 10 else 2
+
+
 def breakdown(r):
-    """One sentence: where this row's median step goes."""
-    step = r.get("step_median_ms")
+    """One sentence: where this row's step goes, from the per-rank means (which add up)."""
+    m = r.get("means") or {}
+    step = m.get("dt_ms")
     if not step:
         return ""
-    tp = r.get("tp_comm_ms") or 0.0
-    dp = r.get("dp_comm_ms") or 0.0
-    opt = r.get("optimizer_ms") or 0.0
-    fb = (r.get("forward_ms") or 0.0) + (r.get("backward_ms") or 0.0)
-    compute = max(fb - tp - dp, 0.0)
+    tpw, tpt = m.get("tp_wait_ms") or 0.0, m.get("tp_transfer_ms") or 0.0
+    dpw, dpt = m.get("dp_wait_ms") or 0.0, m.get("dp_transfer_ms") or 0.0
+    rest = step - (tpw + tpt + dpw + dpt)
 
-    def part(name, v, wait=None, transfer=None):
-        s = f"{name} {v:.1f} ms ({100 * v / step:.0f}%"
-        if wait is not None and v > 0:
-            s += f"; wait {wait:.1f}, transfer {transfer:.1f}"
-        return s + ")"
+    d = ms_digits(step)
 
-    parts = [part("compute", compute)]
-    if r.get("tp", 1) != 1 or tp > 0:
-        parts.append(part("TP comm", tp, r.get("tp_wait_ms") or 0.0, r.get("tp_transfer_ms") or 0.0))
-    if r.get("kind") == "train" and (r.get("dp", 1) != 1 or dp > 0):
-        parts.append(part("DP comm", dp, r.get("dp_wait_ms") or 0.0, r.get("dp_transfer_ms") or 0.0))
-    parts.append(part("optimizer", opt))
-    text = f"median iteration {step:.1f} ms ≈ " + " + ".join(parts)
+    def share(v):
+        return f"{v:.{d}f} ms ({100 * v / step:.0f}%)"
+
+    parts = []
+    if r.get("tp") not in (None, 1) or tpw + tpt > 0.01 * step:
+        parts.append(f"TP collectives {share(tpw + tpt)}: wait {tpw:.{d}f}, transfer {tpt:.{d}f}")
+    if r.get("kind") == "train" and (r.get("dp") not in (None, 1) or dpw + dpt > 0.01 * step):
+        parts.append(f"DP collectives {share(dpw + dpt)}: wait {dpw:.{d}f}, transfer {dpt:.{d}f}")
+    parts.append(f"compute and the rest {share(rest)} (forward {m.get('dtf_ms') or 0:.{d}f}, backward "
+                 f"{m.get('dtb_ms') or 0:.{d}f}, optimizer {m.get('opt_ms') or 0:.{d}f}, communication included)")
+    text = f"a rank's step averages {step:.{d}f} ms: " + "; ".join(parts)
+    if r.get("tokens_per_step") and r.get("world_size"):
+        text += (f". Per 1,000 tokens that is {step * r['world_size'] / r['tokens_per_step']:.2f} rank-seconds "
+                 f"({r['tokens_per_step']:,.0f} tokens a step on {r['world_size']} ranks)")
     if r.get("startup_s") is not None and r.get("wall_s"):
-        text += (f"; the launch took {r['wall_s']:.1f} s, of which {r['train_s']:.1f} s training "
-                 f"and {r['startup_s']:.1f} s start-up and shutdown")
+        text += (f". The launch took {r['wall_s']:.1f} s: {r['train_s']:.2f} s training, "
+                 f"{r['startup_s']:.1f} s start-up and shutdown")
     return text
 
 
 def verdict(rows):
     lines = []
     for kind in ("train", "linear"):
-        ok = [r for r in rows if r["kind"] == kind and r["status"] == "ok" and r.get("step_median_ms")]
+        ok = [r for r in rows if r["kind"] == kind and r["status"] == "ok" and throughput(r)]
         if not ok:
             continue
-        best = min(ok, key=lambda r: r["step_median_ms"])
-        worst = max(ok, key=lambda r: r["step_median_ms"])
+        unit = "tokens/s" if kind == "train" else "samples/s"
+        best = max(ok, key=throughput)
+        worst = min(ok, key=throughput)
         what = "layout" if kind == "train" else "linear configuration"
-        s = (f"Fastest {what}: **{best['name']}** ({best['label']}), median iteration "
-             f"{best['step_median_ms']:.1f} ms")
+        s = (f"Fastest {what}: **{best['name']}** ({best['label']}), {throughput(best):,.0f} {unit}, median "
+             f"iteration {best['step_median_ms']:.1f} ms")
         if len(ok) > 1:
-            s += (f", {worst['step_median_ms'] / best['step_median_ms']:.2f}x faster than the slowest "
-                  f"({worst['name']}, {worst['label']}, {worst['step_median_ms']:.1f} ms)")
-        if kind == "train" and best.get("tokens_per_s"):
-            s += f"; {best['tokens_per_s']:,.0f} tokens/s"
+            s += (f"; {throughput(best) / throughput(worst):.2f}x the throughput of the slowest "
+                  f"({worst['name']}, {worst['label']}, {throughput(worst):,.0f} {unit})")
         lines.append(s + ".")
+    # MFU's denominator is measured in each launch; on a shared or oversubscribed host it
+    # can differ between launches, and then MFU ratios mislead where tokens/s do not.
+    by_machine = {}
+    for r in rows:
+        if r["status"] == "ok" and r.get("gemm_peak_flops_per_rank"):
+            by_machine.setdefault(r.get("machine"), []).append(r)
+    for machine, rs in by_machine.items():
+        peaks = [r["gemm_peak_flops_per_rank"] for r in rs]
+        if max(peaks) > 1.25 * min(peaks):
+            lines.append("The measured GEMM peak per rank (MFU's denominator) differs between launches on "
+                         f"{machine}: " + ", ".join(f"{r['name']} {r['gemm_peak_flops_per_rank'] / 1e9:.1f}"
+                                                     for r in rs)
+                         + " GFLOP/s; compare tokens/s, not MFU, across these rows.")
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
         lines.append(f"{len(failed)} configuration{'s' if len(failed) > 1 else ''} failed: "
