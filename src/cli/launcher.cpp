@@ -1,11 +1,15 @@
 #include "cli/launcher.h"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "base/error.h"
@@ -52,6 +56,28 @@ std::string self_executable() {
   return p.string();
 }
 
+std::string blas_coretype_fix() {
+  if (env_set("OPENBLAS_CORETYPE")) return "";
+  using NameFn = char* (*)();
+  auto corename = reinterpret_cast<NameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (!corename) return "";  // not OpenBLAS
+  const std::string core = corename();
+  if (core != "Prescott" && core != "Core2" && core != "Nehalem" && core != "Katmai" && core != "Unknown")
+    return "";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  std::set<std::string> flags;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) flags.insert(w);
+    break;
+  }
+  if (flags.count("avx512f") && flags.count("avx512bw") && flags.count("avx512vl")) return "SkylakeX";
+  if (flags.count("avx2") && flags.count("fma")) return "Haswell";
+  return "";
+}
+
 std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args) {
   std::string mpirun = TPB_MPIEXEC;
   if (mpirun.empty() || !std::filesystem::exists(mpirun)) mpirun = "mpirun";
@@ -66,6 +92,8 @@ std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string
   } else {
     cmd.insert(cmd.end(), {"-x", "OPENBLAS_NUM_THREADS"});
   }
+  if (const std::string core = blas_coretype_fix(); !core.empty())
+    cmd.insert(cmd.end(), {"-x", "OPENBLAS_CORETYPE=" + core});
   // Ranks over-subscribing the cores must not bind to one core each.
   if (static_cast<unsigned>(nproc) > std::thread::hardware_concurrency())
     cmd.insert(cmd.end(), {"--bind-to", "none"});

@@ -21,6 +21,13 @@ LaunchEnv read_launch_env();
 // the ranks share the cores instead of each spawning a thread per core.
 std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args);
 
+// OpenBLAS picks its kernels from the CPU's model name; a VM that masks the model (as this
+// project's CI machines do) makes it fall back to generic SSE3 "Prescott" kernels even on
+// an AVX-512 CPU, 5-8x slower. Returns the OPENBLAS_CORETYPE matching the CPU's flags
+// (SkylakeX for AVX-512, Haswell for AVX2+FMA) when OpenBLAS chose a generic core and the
+// user has not set one, else "".
+std::string blas_coretype_fix();
+
 // Replaces this process with mpirun; returns only by throwing when exec fails.
 [[noreturn]] void exec_command(const std::vector<std::string>& argv);
 

@@ -108,6 +108,21 @@ int main(int argc, char** argv) {
     }
   }
 
+  // A single rank started directly: OpenBLAS reads OPENBLAS_CORETYPE when it loads, so a
+  // kernel fix (see blas_coretype_fix) needs a fresh start of this same command.
+  if (!env.under_launcher) {
+    if (const std::string core = tpb::blas_coretype_fix(); !core.empty()) {
+      setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+      std::vector<std::string> self = {tpb::self_executable()};
+      self.insert(self.end(), argv + 1, argv + argc);
+      try {
+        tpb::exec_command(self);
+      } catch (const tpb::Error&) {
+        // Could not restart: run on with the generic kernels.
+      }
+    }
+  }
+
   tpb::MpiRuntime mpi(&argc, &argv);
   int rank = 0;
   try {
