@@ -85,6 +85,8 @@ void check_backward(const AttentionCase& c) {
 TEST(Attention, BackwardGroupedQueryMatchesFiniteDifferences) { check_backward({2, 5, 4, 2, 4}); }
 TEST(Attention, BackwardMultiHeadMatchesFiniteDifferences) { check_backward({1, 6, 2, 2, 4}); }
 TEST(Attention, BackwardSingleTokenMatchesFiniteDifferences) { check_backward({2, 1, 4, 2, 4}); }
+// More than two blocks of query rows (the kernel works in blocks of 64).
+TEST(Attention, BackwardAcrossQueryBlocksMatchesFiniteDifferences) { check_backward({1, 130, 2, 1, 4}); }
 
 TEST(Attention, BadHeadCountsThrow) {
   std::vector<float> buf(64);

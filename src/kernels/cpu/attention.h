@@ -1,5 +1,6 @@
-// Causal grouped-query attention, computed row by row so the (T, T) probability matrix is
-// never stored (as in flash attention): memory is O(T * D) per call, whatever T is.
+// Causal grouped-query attention, computed in blocks of query rows so the (T, T)
+// probability matrix is never stored (as in flash attention): scratch is 64 x T scores per
+// call, whatever T is; the products are GEMMs.
 //
 // Query head h reads key/value head h / (NH / NKV); NH % NKV == 0 (NKV == NH is ordinary
 // multi-head attention, NKV == 1 multi-query). Scores s_tj = scale * q_t . k_j for j <= t,
@@ -7,10 +8,8 @@
 //
 // Conventions of every kernel in src/kernels/cpu: raw pointers and int64_t sizes, dense
 // row-major fp32, no threads of their own. Backward kernels ACCUMULATE (+=) into every
-// gradient output: the caller zeros gradients first. Each call allocates its scratch once
-// (O(T * D) floats): copies of one kv head's keys and values, as (T, D) and transposed
-// (D, T), and in the backward their (T, D) gradients, so every inner loop is contiguous; plus
-// rows of T scores.
+// gradient output: the caller zeros gradients first. Each call allocates its scratch once:
+// one block of scores (and, in backward, of their gradients), 64 x T floats each.
 #pragma once
 
 #include <cstdint>
