@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "kernels/cpu/fast_exp.h"
 #include "kernels/ops.h"
 
 namespace tpb {
@@ -42,8 +43,15 @@ double vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, const Tensor& l
   float* s = ce.sum_exp.f32();  // [0, rows): sum-exp; [rows, 2 rows): target logit
   for (int64_t n = 0; n < rows; ++n) {
     const float* zn = z + n * v;
+    // Sum in float lanes of 8 (vectorised), combined in double.
+    float lanes[8] = {};
+    const float mn = m[n];
+    int64_t j = 0;
+    for (; j + 8 <= v; j += 8)
+      for (int l = 0; l < 8; ++l) lanes[l] += cpu::fast_exp(zn[j + l] - mn);
     double acc = 0;
-    for (int64_t j = 0; j < v; ++j) acc += std::exp(zn[j] - m[n]);
+    for (int l = 0; l < 8; ++l) acc += lanes[l];
+    for (; j < v; ++j) acc += cpu::fast_exp(zn[j] - mn);
     s[n] = static_cast<float>(acc);
     const int64_t local = static_cast<int64_t>(t[n]) - vocab_start;
     s[rows + n] = (local >= 0 && local < v) ? zn[local] : 0.0f;
@@ -74,7 +82,8 @@ void vocab_parallel_cross_entropy_backward(Tensor& dlogits, const VocabParallelC
     const float inv = scale / s[n];
     const float* zn = z + n * v;
     float* dn = dz + n * v;
-    for (int64_t j = 0; j < v; ++j) dn[j] = std::exp(zn[j] - m[n]) * inv;
+    const float mn = m[n];
+    for (int64_t j = 0; j < v; ++j) dn[j] = cpu::fast_exp(zn[j] - mn) * inv;
     const int64_t local = static_cast<int64_t>(t[n]) - vocab_start;
     if (local >= 0 && local < v) dn[local] -= scale;
   }

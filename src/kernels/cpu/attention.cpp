@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "kernels/cpu/fast_exp.h"
 
 namespace tpb::cpu {
 
@@ -53,11 +54,9 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
           const int64_t valid = t0 + i + 1;  // keys 0 .. t0 + i
           float m = -INFINITY;
           for (int64_t j = 0; j < valid; ++j) m = std::max(m, si[j]);
+          for (int64_t j = 0; j < valid; ++j) si[j] = fast_exp(si[j] - m);
           double sum = 0;
-          for (int64_t j = 0; j < valid; ++j) {
-            si[j] = std::exp(si[j] - m);
-            sum += si[j];
-          }
+          for (int64_t j = 0; j < valid; ++j) sum += si[j];
           const float inv = static_cast<float>(1.0 / sum);
           for (int64_t j = 0; j < valid; ++j) si[j] *= inv;
           std::fill(si + valid, si + nk, 0.0f);
@@ -94,7 +93,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           float* pi = p.data() + i * nk;
           const int64_t valid = t0 + i + 1;
           const float l = lse[(b * NH + h) * T + t0 + i];
-          for (int64_t j = 0; j < valid; ++j) pi[j] = std::exp(pi[j] - l);
+          for (int64_t j = 0; j < valid; ++j) pi[j] = fast_exp(pi[j] - l);
           std::fill(pi + valid, pi + nk, 0.0f);
         }
         // dV += P^T dO                                                 (nk, D)
