@@ -6,6 +6,7 @@
 # * Exports OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = max(1, cores // N) unless already set:
 #   Debian's torch sends fp32 matmuls to OpenBLAS, which ignores torch.set_num_threads
 #   and reads OPENBLAS_NUM_THREADS when it is loaded.
+# * Exports OPENBLAS_CORETYPE from the CPU flags when unset, as tpbench's launcher does.
 # * Runs torch.distributed.run (torchrun) in-process after a guarded fix for a torch < 2.0
 #   bug under Python 3.11: Std.from_str("0") returns None (3.11's enum iteration skips the
 #   NONE and ALL flags), so Debian's /usr/bin/torchrun and `python3 -m torch.distributed.run`
@@ -30,6 +31,17 @@ cores=$(nproc)
 per_rank=$(( cores / nproc ))
 (( per_rank >= 1 )) || per_rank=1
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$per_rank}
+# The same OpenBLAS kernel choice as tpbench's launcher (src/cli/launcher.cpp): on a VM that
+# masks the CPU model OpenBLAS falls back to generic Prescott kernels; pick them from the
+# CPU flags instead, so both tools run the same GEMMs.
+if [[ -z ${OPENBLAS_CORETYPE:-} ]]; then
+  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+  if [[ $flags == *avx512f* && $flags == *avx512bw* && $flags == *avx512vl* ]]; then
+    export OPENBLAS_CORETYPE=SkylakeX
+  elif [[ $flags == *avx2* && $flags == *" fma"* ]]; then
+    export OPENBLAS_CORETYPE=Haswell
+  fi
+fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$per_rank}
 
 exec "${PYTHON:-/usr/bin/python3}" -c '
