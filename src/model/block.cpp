@@ -2,6 +2,7 @@
 
 #include "kernels/ops.h"
 #include "parallel/conjugate.h"
+#include "parallel/linear.h"
 
 namespace tpb {
 
@@ -20,21 +21,17 @@ Tensor act(Shape s) { return Tensor::empty(s, MemCategory::activations); }
 // (B, T, H*hd) seen as (B, T, H, hd) for RoPE and attention.
 Tensor heads(const Tensor& t, int64_t h, int64_t hd) { return t.view({t.dim(0), t.dim(1), h, hd}); }
 
-// (rows, features) view for weight-gradient GEMMs (b must be 2-D).
-Tensor mat(const Tensor& t) { return t.view({t.shape().rows(), t.shape().last()}); }
-
 // out = x W^T (overwrite)
 void linear(Tensor& out, const Tensor& x, const Param& w, TraceBuffer* trace) {
-  ScopedSpan span(trace, "matmul", "cpu_op");
-  ops::matmul(out, x, w.value, false, true);
+  linear_forward(out, x, w.value, Tensor{}, trace);
 }
 
 // dx (+)= dy W; W.grad += dy^T x
 void linear_backward(Tensor& dx, bool accumulate_dx, Param& w, const Tensor& dy, const Tensor& x,
                      TraceBuffer* trace) {
-  ScopedSpan span(trace, "matmul", "cpu_op");
-  ops::matmul(dx, dy, w.value, false, false, 1.0f, accumulate_dx);
-  ops::matmul(w.grad, mat(dy), mat(x), true, false, 1.0f, true);
+  linear_input_backward(dx, accumulate_dx, w.value, dy, trace);
+  Tensor no_bias;
+  linear_weight_backward(w.grad, no_bias, dy, x, /*overwrite_dweight=*/false, trace);
 }
 
 }  // namespace

@@ -155,21 +155,19 @@ void ModelParams::set_from_full(const std::vector<std::vector<float>>& full) {
 }
 
 void ModelParams::load_full(size_t i, const std::vector<float>& f) {
-  {
-    Param& p = params_.at(i);
-    TPB_CHECK(static_cast<int64_t>(f.size()) == p.full_rows * p.full_cols,
-              "set_from_full: {} has {} values, needs {}", p.name, f.size(), p.full_rows * p.full_cols);
-    float* dst = p.value.f32();
-    if (p.kind == ShardKind::rows) {
-      std::memcpy(dst, f.data() + p.shard.offset * p.full_cols,
-                  static_cast<size_t>(p.shard.size * p.full_cols) * sizeof(float));
-    } else if (p.kind == ShardKind::cols) {
-      for (int64_t r = 0; r < p.full_rows; ++r)
-        std::memcpy(dst + r * p.shard.size, f.data() + r * p.full_cols + p.shard.offset,
-                    static_cast<size_t>(p.shard.size) * sizeof(float));
-    } else {
-      std::memcpy(dst, f.data(), f.size() * sizeof(float));
-    }
+  Param& p = params_.at(i);
+  TPB_CHECK(static_cast<int64_t>(f.size()) == p.full_rows * p.full_cols,
+            "load_full: {} has {} values, needs {}", p.name, f.size(), p.full_rows * p.full_cols);
+  float* dst = p.value.f32();
+  if (p.kind == ShardKind::rows) {
+    std::memcpy(dst, f.data() + p.shard.offset * p.full_cols,
+                static_cast<size_t>(p.shard.size * p.full_cols) * sizeof(float));
+  } else if (p.kind == ShardKind::cols) {
+    for (int64_t r = 0; r < p.full_rows; ++r)
+      std::memcpy(dst + r * p.shard.size, f.data() + r * p.full_cols + p.shard.offset,
+                  static_cast<size_t>(p.shard.size) * sizeof(float));
+  } else {
+    std::memcpy(dst, f.data(), f.size() * sizeof(float));
   }
 }
 

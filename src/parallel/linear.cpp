@@ -54,13 +54,33 @@ RowParallelLinear row_parallel_linear_init(const Tensor& full_weight, const Tens
   return l;
 }
 
-void column_parallel_linear_forward(Tensor& y_local, const ColumnParallelLinear& layer,
-                                    const Tensor& x, TraceBuffer* trace) {
+void linear_forward(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    TraceBuffer* trace) {
   {
     ScopedSpan span(trace, "matmul", "cpu_op");
-    ops::matmul(y_local, x, layer.weight, false, true);
+    ops::matmul(y, x, weight, false, true);
   }
-  if (layer.bias.defined()) ops::bias_add_forward(y_local, layer.bias);
+  if (bias.defined()) ops::bias_add_forward(y, bias);
+}
+
+void linear_weight_backward(Tensor& dweight, Tensor& dbias, const Tensor& dy, const Tensor& x,
+                            bool overwrite_dweight, TraceBuffer* trace) {
+  {
+    ScopedSpan span(trace, "matmul", "cpu_op");
+    ops::matmul(dweight, as_matrix(dy), as_matrix(x), true, false, 1.0f, !overwrite_dweight);
+  }
+  if (dbias.defined()) ops::bias_add_backward(dbias, dy);
+}
+
+void linear_input_backward(Tensor& dx, bool accumulate_dx, const Tensor& weight, const Tensor& dy,
+                           TraceBuffer* trace) {
+  ScopedSpan span(trace, "matmul", "cpu_op");
+  ops::matmul(dx, dy, weight, false, false, 1.0f, accumulate_dx);
+}
+
+void column_parallel_linear_forward(Tensor& y_local, const ColumnParallelLinear& layer,
+                                    const Tensor& x, TraceBuffer* trace) {
+  linear_forward(y_local, x, layer.weight, layer.bias, trace);
 }
 
 void column_parallel_linear_backward(Tensor& dx, ColumnParallelLinear& layer,
@@ -68,34 +88,23 @@ void column_parallel_linear_backward(Tensor& dx, ColumnParallelLinear& layer,
                                      TraceBuffer* trace) {
   {
     ScopedSpan grad(trace, "gradient", "user_annotation");
-    {
-      ScopedSpan span(trace, "matmul", "cpu_op");
-      ops::matmul(layer.dweight, dy_local, as_matrix(x), true, false, 1.0f, !overwrite_dweight);
-    }
-    if (layer.bias.defined()) ops::bias_add_backward(layer.dbias, dy_local);
+    linear_weight_backward(layer.dweight, layer.dbias, dy_local, x, overwrite_dweight, trace);
   }
-  ScopedSpan span(trace, "matmul", "cpu_op");
-  ops::matmul(dx, dy_local, layer.weight, false, false, 1.0f, true);
+  linear_input_backward(dx, true, layer.weight, dy_local, trace);
 }
 
 void row_parallel_linear_forward(Tensor& y_partial, const RowParallelLinear& layer,
                                  const Tensor& x_local, TraceBuffer* trace) {
-  ScopedSpan span(trace, "matmul", "cpu_op");
-  ops::matmul(y_partial, x_local, layer.weight, false, true);
+  linear_forward(y_partial, x_local, layer.weight, Tensor{}, trace);  // bias after the all-reduce
 }
 
 void row_parallel_linear_backward(Tensor& dx_local, RowParallelLinear& layer, const Tensor& dy,
                                   const Tensor& x_local, bool overwrite_dweight, TraceBuffer* trace) {
   {
     ScopedSpan grad(trace, "gradient", "user_annotation");
-    {
-      ScopedSpan span(trace, "matmul", "cpu_op");
-      ops::matmul(layer.dweight, dy, as_matrix(x_local), true, false, 1.0f, !overwrite_dweight);
-    }
-    if (layer.bias.defined()) ops::bias_add_backward(layer.dbias, dy);
+    linear_weight_backward(layer.dweight, layer.dbias, dy, x_local, overwrite_dweight, trace);
   }
-  ScopedSpan span(trace, "matmul", "cpu_op");
-  ops::matmul(dx_local, dy, layer.weight, false, false, 1.0f, true);
+  linear_input_backward(dx_local, true, layer.weight, dy, trace);
 }
 
 }  // namespace tpb

@@ -28,6 +28,18 @@
 
 namespace tpb {
 
+// The local matmuls of any linear layer y = x W^T (+ b), whatever its sharding; the
+// parallel layers below and the transformer block are built from these.
+//   y = x W^T (+ b when bias is defined)                          (overwrites y)
+void linear_forward(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    TraceBuffer* trace = nullptr);
+//   dW (+)= dy^T x  (overwritten when overwrite_dweight);  db += colsum(dy) when db is defined
+void linear_weight_backward(Tensor& dweight, Tensor& dbias, const Tensor& dy, const Tensor& x,
+                            bool overwrite_dweight, TraceBuffer* trace = nullptr);
+//   dx (+)= dy W
+void linear_input_backward(Tensor& dx, bool accumulate_dx, const Tensor& weight, const Tensor& dy,
+                           TraceBuffer* trace = nullptr);
+
 struct ColumnParallelLinear {
   int64_t in_features = 0;
   int64_t out_features = 0;

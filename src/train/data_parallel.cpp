@@ -84,7 +84,6 @@ void DataParallel::init_params(uint64_t seed) {
 }
 
 void DataParallel::zero_grads() {
-  backward_phase_ = true;
   if (mode_ != DpShard::full) p_.zero_grads();
   next_bucket_ = 0;
 }
@@ -173,7 +172,6 @@ void DataParallel::grads_ready(int u) {
 }
 
 void DataParallel::finish_backward() {
-  backward_phase_ = false;
   if (mode_ == DpShard::none && !worker_) {
     for (const Bucket& b : buckets_) reduce_bucket(b);
   }

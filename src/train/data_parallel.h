@@ -95,7 +95,6 @@ class DataParallel final : public UnitHooks {
   std::map<int, Tensor> gathered_;
   std::map<int, uint64_t> pending_;
   std::map<int, Tensor> unit_grads_;
-  bool backward_phase_ = false;
   int64_t exposed_ns_ = 0;
 };
 

@@ -55,11 +55,10 @@ struct Stamps {
   int64_t start, forward_end, backward_end, end;
 };
 
-// Sums of a group's collectives inside [s.start, s.end).
-void add_comms(const std::vector<CommTiming>& t, const Stamps& s, double& comm, double& wait,
-               double& transfer, double& bytes) {
+// Sums over a group's collectives of one step.
+void add_comms(const std::vector<CommTiming>& t, double& comm, double& wait, double& transfer,
+               double& bytes) {
   for (const CommTiming& c : t) {
-    if (c.record.start_ns < s.start || c.record.start_ns >= s.end) continue;
     comm += seconds_between(c.record.start_ns, c.record.end_ns);
     wait += static_cast<double>(c.wait_ns) * 1e-9;
     transfer += static_cast<double>(c.transfer_ns) * 1e-9;
@@ -164,18 +163,18 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
     r.lr = learning_rate(opt_config, it + 1);
     r.gather_exposed = data_parallel.take_exposed_gather_seconds();
     r.mem = default_allocator().stats();
+    // Every record since first_record belongs to this step: the barrier came before it.
     const std::vector<CommRecord> recs = world.log().since(first_record);
     world.log().clear();
     auto tp_now = split_wait_transfer(tp, records_of_group(recs, tp.group_id()));
     auto dp_now = split_wait_transfer(dp, records_of_group(recs, dp.group_id()));
-    add_comms(tp_now, s, r.tp_comm, r.tp_wait, r.tp_transfer, r.tp_bytes);
-    add_comms(dp_now, s, r.dp_comm, r.dp_wait, r.dp_transfer, r.dp_bytes);
+    add_comms(tp_now, r.tp_comm, r.tp_wait, r.tp_transfer, r.tp_bytes);
+    add_comms(dp_now, r.dp_comm, r.dp_wait, r.dp_transfer, r.dp_bytes);
     for (const CommTiming& t : dp_now)
-      if (t.record.op == CommOp::all_gather && t.record.start_ns >= s.start && t.record.start_ns < s.end)
-        r.gather_total += seconds_between(t.record.start_ns, t.record.end_ns);
+      if (t.record.op == CommOp::all_gather) r.gather_total += seconds_between(t.record.start_ns, t.record.end_ns);
     if (c.profile) {
-      for (auto& t : tp_now) if (t.record.start_ns >= s.start && t.record.start_ns < s.end) result.comms.push_back(t);
-      for (auto& t : dp_now) if (t.record.start_ns >= s.start && t.record.start_ns < s.end) result.comms.push_back(t);
+      result.comms.insert(result.comms.end(), tp_now.begin(), tp_now.end());
+      result.comms.insert(result.comms.end(), dp_now.begin(), dp_now.end());
     }
     dp.all_reduce(&loss, &loss, 1, DType::f64, ReduceOp::avg);  // the global batch's mean
     world.log().clear();

@@ -31,10 +31,10 @@ void check_sizes(int64_t B, int64_t T, int64_t H, int64_t D, int64_t pos_offset)
             pos_offset);
 }
 
-}  // namespace
-
-void rope_forward(float* out, const float* inp, int64_t B, int64_t T, int64_t H, int64_t D,
-                  float theta, int64_t pos_offset) {
+// dst = R(sign * angle) src pair by pair, or dst += it. Forward rotates (sign +1,
+// overwrite; dst may alias src); backward applies the transpose, R(-angle), accumulating.
+void rotate_pairs(float* dst, const float* src, int64_t B, int64_t T, int64_t H, int64_t D,
+                  float theta, int64_t pos_offset, float sign, bool accumulate) {
   check_sizes(B, T, H, D, pos_offset);
   const int64_t half = D / 2;
   const std::vector<float> cos_sin = rope_table(T, D, theta, pos_offset);
@@ -43,41 +43,31 @@ void rope_forward(float* out, const float* inp, int64_t B, int64_t T, int64_t H,
       const float* cs = cos_sin.data() + t * half * 2;
       for (int64_t h = 0; h < H; ++h) {
         const int64_t base = ((b * T + t) * H + h) * D;
-        const float* x = inp + base;
-        float* y = out + base;
+        const float* x = src + base;
+        float* y = dst + base;
         for (int64_t i = 0; i < half; ++i) {
-          // Read both before writing either: out may alias inp.
+          // Read both before writing either: dst may alias src.
           const float x0 = x[2 * i], x1 = x[2 * i + 1];
-          const float c = cs[2 * i], s = cs[2 * i + 1];
-          y[2 * i] = x0 * c - x1 * s;
-          y[2 * i + 1] = x0 * s + x1 * c;
+          const float c = cs[2 * i], s = sign * cs[2 * i + 1];
+          const float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
+          y[2 * i] = accumulate ? y[2 * i] + y0 : y0;
+          y[2 * i + 1] = accumulate ? y[2 * i + 1] + y1 : y1;
         }
       }
     }
   }
 }
 
+}  // namespace
+
+void rope_forward(float* out, const float* inp, int64_t B, int64_t T, int64_t H, int64_t D,
+                  float theta, int64_t pos_offset) {
+  rotate_pairs(out, inp, B, T, H, D, theta, pos_offset, 1.0f, /*accumulate=*/false);
+}
+
 void rope_backward(float* dinp, const float* dout, int64_t B, int64_t T, int64_t H, int64_t D,
                    float theta, int64_t pos_offset) {
-  check_sizes(B, T, H, D, pos_offset);
-  const int64_t half = D / 2;
-  const std::vector<float> cos_sin = rope_table(T, D, theta, pos_offset);
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t t = 0; t < T; ++t) {
-      const float* cs = cos_sin.data() + t * half * 2;
-      for (int64_t h = 0; h < H; ++h) {
-        const int64_t base = ((b * T + t) * H + h) * D;
-        const float* dy = dout + base;
-        float* dx = dinp + base;
-        for (int64_t i = 0; i < half; ++i) {
-          const float g0 = dy[2 * i], g1 = dy[2 * i + 1];
-          const float c = cs[2 * i], s = cs[2 * i + 1];
-          dx[2 * i] += g0 * c + g1 * s;
-          dx[2 * i + 1] += -g0 * s + g1 * c;
-        }
-      }
-    }
-  }
+  rotate_pairs(dinp, dout, B, T, H, D, theta, pos_offset, -1.0f, /*accumulate=*/true);
 }
 
 }  // namespace tpb::cpu
