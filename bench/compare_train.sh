@@ -51,35 +51,20 @@ while (( $# )); do
     *)          args+=("$1"); shift ;;
   esac
 done
-for v in nproc tp rounds; do
-  if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
-    echo "compare_train.sh: --$v must be a positive integer, got '${!v}'" >&2; exit 2
-  fi
-done
+me=compare_train.sh
+# shellcheck source=bench/compare_common.sh
+source "$root/bench/compare_common.sh"
+compare_require_positive nproc tp rounds
 if (( nproc % tp )); then
   echo "compare_train.sh: --tp $tp does not divide --nproc $nproc" >&2; exit 2
 fi
-if [[ ! -x $tpbench ]]; then
-  echo "compare_train.sh: tpbench not found at $tpbench (build it, or set TPBENCH)" >&2; exit 2
-fi
-
-if [[ -n $outdir ]]; then
-  mkdir -p "$outdir"; tmp=$(cd "$outdir" && pwd)
-else
-  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fi
-
-cores=$(nproc)
-k=$(( cores / nproc )); (( k >= 1 )) || k=1
-export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$k}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$k}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+compare_setup
 
 echo "compare_train: $nproc ranks (tp $tp, dp $(( nproc / tp ))), OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS" \
      "per rank, $rounds rounds (torch, tpbench alternating), flags: ${args[*]:-(defaults)}"
 
 run_one() {  # run_one TOOL ROUND
-  local tool=$1 round=$2 json="$tmp/$1.$2.json" log="$tmp/$1.$2.log"
+  local tool=$1 round=$2 json="$tmp/$1.$2.json"
   local cmd
   if [[ $tool == tpbench ]]; then
     cmd=("$tpbench" --nproc "$nproc" train --tp "$tp" --json "$json" "${args[@]}")
@@ -87,12 +72,7 @@ run_one() {  # run_one TOOL ROUND
     cmd=(env PYTHON="$python" "$root/bench/torch/run_torch.sh" --nproc "$nproc"
          "$root/bench/torch/train.py" --tp "$tp" --json "$json" "${args[@]}")
   fi
-  rm -f "$json"
-  if ! "${cmd[@]}" >"$log" 2>&1 || [[ ! -s $json ]]; then
-    echo "compare_train.sh: $tool run $round failed: ${cmd[*]}" >&2
-    tail -n 30 "$log" >&2
-    exit 1
-  fi
+  compare_run "$tool" "$round" "$json" "${cmd[@]}"
 }
 
 for (( r = 1; r <= rounds; r++ )); do
