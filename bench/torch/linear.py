@@ -51,11 +51,9 @@ Without a launcher it runs as a single rank. Runs on torch 1.13 and later (no ne
 """
 
 import argparse
-import json
 import math
 import os
 import re
-import socket
 import statistics
 import sys
 import time
@@ -93,31 +91,13 @@ def parse_args(argv=None):
     return a
 
 
+from common import init_distributed, percentile, prepare_environment, write_json  # noqa: E402
+
 ARGS = parse_args()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# Standalone run (no launcher): one rank.
-if "RANK" not in os.environ:
-    os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1",
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
-
-_local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
-THREADS = ARGS.threads if ARGS.threads > 0 else max(1, (os.cpu_count() or 1) // _local_world)
-OPENBLAS_ENV = os.environ.get("OPENBLAS_NUM_THREADS")
-if OPENBLAS_ENV is None:
-    # Must happen before `import torch` (OpenBLAS reads it when loaded).
-    if os.environ.get("RANK", "0") == "0":
-        sys.stderr.write(
-            "linear.py: warning: OPENBLAS_NUM_THREADS is unset; Debian's PyTorch sends fp32 "
-            "matmuls to OpenBLAS, which ignores torch.set_num_threads. Setting it to %d per rank here; "
-            "launchers should export it (bench/torch/run_torch.sh does).\n" % THREADS)
-    os.environ["OPENBLAS_NUM_THREADS"] = str(THREADS)
+OPENBLAS_ENV = os.environ.get("OPENBLAS_NUM_THREADS")  # as the launcher left it
+THREADS = prepare_environment(ARGS.threads, "linear.py")  # before `import torch`
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
@@ -382,15 +362,6 @@ def bench(mode, a, rank, world, device):
     return times
 
 
-def percentile(values, q):
-    """Linear interpolation between order statistics (numpy's default)."""
-    v = sorted(values)
-    pos = (len(v) - 1) * q
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
-
-
 def summarize(all_times, a):
     """all_times: (world, iters, 3) seconds -> summary dict in milliseconds."""
     step_per_rank = all_times.sum(dim=2)                   # (world, iters)
@@ -433,27 +404,12 @@ def blas_info():
         return None
 
 
-def write_json(path, doc):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)  # whole or absent
-
-
 def main():
     a = ARGS
-    torch.set_num_threads(THREADS)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if a.device == "cuda":
-        if not torch.cuda.is_available():
-            sys.stderr.write("linear.py: --device cuda but torch.cuda.is_available() is False\n")
-            return 2
-        torch.cuda.set_device(local_rank)
-        device, backend = torch.device("cuda", local_rank), "nccl"
-    else:
-        device, backend = torch.device("cpu"), "gloo"
-    dist.init_process_group(backend=backend)
+    started = init_distributed(a.device, THREADS, "linear.py")
+    if started is None:
+        return 2
+    device, backend = started
     rank, world = dist.get_rank(), dist.get_world_size()
     for n in (a.in_features if a.mode in ("column", "both") else world,
               a.out_features if a.mode in ("row", "both") else world):

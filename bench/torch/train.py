@@ -73,10 +73,8 @@ Launch: bench/torch/run_torch.sh --nproc 2 bench/torch/train.py --tp 2 [--json F
 """
 
 import argparse
-import json
 import math
 import os
-import socket
 import statistics
 import sys
 import time
@@ -123,27 +121,13 @@ def parse_args(argv=None):
     return a
 
 
+from common import init_distributed, percentile, prepare_environment, write_json  # noqa: E402
+
 ARGS = parse_args()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-if "RANK" not in os.environ:  # standalone: one rank
-    os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1",
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
-
-_local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
-THREADS = ARGS.threads if ARGS.threads > 0 else max(1, (os.cpu_count() or 1) // _local_world)
-OPENBLAS_ENV = os.environ.get("OPENBLAS_NUM_THREADS")
-if OPENBLAS_ENV is None:  # must happen before `import torch`
-    if os.environ.get("RANK", "0") == "0":
-        sys.stderr.write("train.py: warning: OPENBLAS_NUM_THREADS is unset; setting it to %d per "
-                         "rank (bench/torch/run_torch.sh exports it).\n" % THREADS)
-    os.environ["OPENBLAS_NUM_THREADS"] = str(THREADS)
+OPENBLAS_ENV = os.environ.get("OPENBLAS_NUM_THREADS")  # as the launcher left it
+THREADS = prepare_environment(ARGS.threads, "train.py")  # before `import torch`
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
@@ -536,14 +520,6 @@ def full_param_count(a):
     return 2 * a.vocab * a.dim + a.layers * per_layer + a.dim
 
 
-def percentile(values, q):
-    v = sorted(values)
-    pos = (len(v) - 1) * q
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
-
-
 def summarize(all_times, a, dp):
     """all_times: (world, n_timed, 3) seconds -> summary in milliseconds."""
     step_per_rank = all_times.sum(dim=2)
@@ -560,27 +536,12 @@ def summarize(all_times, a, dp):
     return out
 
 
-def write_json(path, doc):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def main():
     a = ARGS
-    torch.set_num_threads(THREADS)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if a.device == "cuda":
-        if not torch.cuda.is_available():
-            sys.stderr.write("train.py: --device cuda but torch.cuda.is_available() is False\n")
-            return 2
-        torch.cuda.set_device(local_rank)
-        device, backend = torch.device("cuda", local_rank), "nccl"
-    else:
-        device, backend = torch.device("cpu"), "gloo"
-    dist.init_process_group(backend=backend)
+    started = init_distributed(a.device, THREADS, "train.py")
+    if started is None:
+        return 2
+    device, backend = started
     try:
         mesh = Mesh(a.tp)
         times, losses, norms, n_local = train(a, mesh, device)
