@@ -1,7 +1,7 @@
 #include "commbench/check_values.h"
 
 #include "base/error.h"
-#include "comm/bf16.h"
+#include "base/bf16.h"
 
 namespace tpb {
 

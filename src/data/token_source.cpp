@@ -60,7 +60,16 @@ void get_batch(const TokenSource& source, int64_t step, int64_t row_begin, Tenso
   TPB_CHECK(tokens.ndim() == 2 && tokens.shape() == targets.shape(),
             "tokens {} and targets {} must be (rows, seq) of the same shape", tokens.shape().str(),
             targets.shape().str());
-  source.get_batch(step, row_begin, tokens.dim(0), tokens.dim(1), tokens.i32(), targets.i32());
+  if (tokens.device() == Device::cpu && targets.device() == Device::cpu) {
+    source.get_batch(step, row_begin, tokens.dim(0), tokens.dim(1), tokens.i32(), targets.i32());
+    return;
+  }
+  // Device tensors: read on the host, then copy over.
+  Tensor host_tokens = Tensor::empty(tokens.shape(), MemCategory::other, DType::i32);
+  Tensor host_targets = Tensor::empty(targets.shape(), MemCategory::other, DType::i32);
+  source.get_batch(step, row_begin, tokens.dim(0), tokens.dim(1), host_tokens.i32(), host_targets.i32());
+  tokens.copy_from(host_tokens);
+  targets.copy_from(host_targets);
 }
 
 }  // namespace tpb

@@ -56,7 +56,8 @@ bool is_device_pointer(const void* ptr);
 void zero_bytes(void* dst, size_t bytes);
 void fill_f32(float* dst, size_t count, float value);
 
-// Waits for all work queued on the compute stream.
+// Waits for all work queued on the compute stream (nothing to do, and no CUDA call, when no
+// GPU work was ever queued: CPU runs of a CUDA build call this freely).
 void synchronize();
 
 // A point on the compute stream. elapsed_ns(a, b) waits for b and returns the time between

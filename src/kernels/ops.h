@@ -1,7 +1,12 @@
 // Tensor entry points of the kernels: each validates its arguments once (defined, element
-// type, device, shapes consistent) and dispatches by device to a raw kernel. A failed check
-// throws tpb::Error naming the shapes. Only the CPU backend exists in this build; a tensor
-// on another device is an error ("built without CUDA").
+// type, one device, shapes consistent) and dispatches by device to a raw kernel: the CPU
+// kernels of kernels/cpu or the CUDA launchers of kernels/cuda. A failed check throws
+// tpb::Error naming the shapes.
+//
+// Element types: on the CPU every floating tensor is fp32. On the GPU the activation
+// arguments of a call may instead all be bf16 (mixed precision); the fp32 side stays fp32:
+// RMSNorm's rstd and dweight, attention's lse, bias/embedding gradients, logits and the
+// loss statistics, optimizer tensors. matmul takes a and b of one type and out of either.
 //
 // Same conventions as the raw kernels (src/kernels/cpu/*.h document each formula):
 // outputs first, then inputs; backward entry points ACCUMULATE (+=) into every gradient
@@ -10,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/cpu/optim.h"
 #include "tensor/tensor.h"
@@ -76,6 +82,16 @@ void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& t
 void cross_entropy_backward(Tensor& dlogits, const Tensor& dlosses, const Tensor& logits,
                             const Tensor& targets);
 
+// Vocab-parallel cross-entropy in steps (formulas in kernels/cpu/vocab_ce.h): logits
+// (rows, V_local) fp32 hold ids [vocab_start, vocab_start + V_local); row_max (rows),
+// stats (2 rows) and losses (rows) fp32; dlogits written (not accumulated), fp32 or bf16.
+void ce_row_max(Tensor& row_max, const Tensor& logits);
+void ce_sum_exp_target(Tensor& stats, const Tensor& logits, const Tensor& row_max,
+                       const Tensor& targets, int64_t vocab_start);
+void ce_losses(Tensor& losses, const Tensor& stats, const Tensor& row_max);
+void ce_backward(Tensor& dlogits, const Tensor& logits, const Tensor& row_max,
+                 const Tensor& stats, const Tensor& targets, int64_t vocab_start, float scale);
+
 // Mean squared error over all elements; pred and target have the same shape.
 double mse_forward(const Tensor& pred, const Tensor& target);
 void mse_backward(Tensor& dpred, const Tensor& pred, const Tensor& target, float dloss);
@@ -84,5 +100,17 @@ void mse_backward(Tensor& dpred, const Tensor& pred, const Tensor& target, float
 void sgd_step(Tensor& param, const Tensor& grad, float lr, float weight_decay = 0.0f);
 void adamw_step(Tensor& param, Tensor& m, Tensor& v, const Tensor& grad,
                 const AdamWConfig& config, int64_t step);
+
+// out = in converted between fp32 and bf16 (round to nearest even); same numel.
+void cast(Tensor& out, const Tensor& in);
+// x *= s (fp32).
+void scale(Tensor& x, float s);
+// sum of x[i]^2 in double (fp32 x). On the GPU this waits for the result.
+double sum_squares(const Tensor& x);
+// Tensor-parallel gather re-layout: staging holds rank after rank (rows, widths[r]) blocks;
+// out (rows, sum of widths) gets them side by side.
+void interleave_blocks(Tensor& out, const Tensor& staging, std::span<const int64_t> widths);
+// out (rows, width) = columns [offset, offset + width) of full (rows, total).
+void take_columns(Tensor& out, const Tensor& full, int64_t offset);
 
 }  // namespace tpb::ops

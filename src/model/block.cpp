@@ -16,38 +16,50 @@ Local local_sizes(const ModelConfig& c, int tp, int64_t batch) {
   return {batch, c.seq, c.dim, c.n_heads / tp, c.n_kv_heads / tp, c.head_dim(), c.ffn_hidden / tp};
 }
 
-Tensor act(Shape s) { return Tensor::empty(s, MemCategory::activations); }
+// Activations of the compute type, and the fp32 statistics (rstd, lse), on the device.
+struct Alloc {
+  const Placement& pl;
+  Tensor act(Shape s) const {
+    return Tensor::empty(s, MemCategory::activations, pl.compute, default_allocator(pl.device));
+  }
+  Tensor f32(Shape s) const {
+    return Tensor::empty(s, MemCategory::activations, DType::f32, default_allocator(pl.device));
+  }
+};
 
 // (B, T, H*hd) seen as (B, T, H, hd) for RoPE and attention.
 Tensor heads(const Tensor& t, int64_t h, int64_t hd) { return t.view({t.dim(0), t.dim(1), h, hd}); }
 
 // out = x W^T (overwrite)
 void linear(Tensor& out, const Tensor& x, const Param& w, TraceBuffer* trace) {
-  linear_forward(out, x, w.value, Tensor{}, trace);
+  linear_forward(out, x, w.compute, Tensor{}, trace);
 }
 
 // dx (+)= dy W; W.grad += dy^T x
 void linear_backward(Tensor& dx, bool accumulate_dx, Param& w, const Tensor& dy, const Tensor& x,
                      TraceBuffer* trace) {
-  linear_input_backward(dx, accumulate_dx, w.value, dy, trace);
+  linear_input_backward(dx, accumulate_dx, w.compute, dy, trace);
   Tensor no_bias;
   linear_weight_backward(w.grad, no_bias, dy, x, /*overwrite_dweight=*/false, trace);
 }
 
 }  // namespace
 
-BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch) {
+BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch,
+                                        const Placement& pl) {
   const Local L = local_sizes(c, tp, batch);
+  const Alloc m{pl};
+  auto act = [&](Shape s) { return m.act(s); };
   BlockActivations a;
-  a.rstd1 = act({L.B * L.T});
+  a.rstd1 = m.f32({L.B * L.T});
   a.xn1 = act({L.B, L.T, L.C});
   a.q = act({L.B, L.T, L.hl * L.hd});
   a.k = act({L.B, L.T, L.kvl * L.hd});
   a.v = act({L.B, L.T, L.kvl * L.hd});
   a.att = act({L.B, L.T, L.hl * L.hd});
-  a.lse = act({L.B, L.hl, L.T});
+  a.lse = m.f32({L.B, L.hl, L.T});
   a.h = act({L.B, L.T, L.C});
-  a.rstd2 = act({L.B * L.T});
+  a.rstd2 = m.f32({L.B * L.T});
   a.xn2 = act({L.B, L.T, L.C});
   a.a1 = act({L.B, L.T, L.fl});
   a.a3 = act({L.B, L.T, L.fl});
@@ -55,8 +67,10 @@ BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t ba
   return a;
 }
 
-BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch) {
+BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch, const Placement& pl) {
   const Local L = local_sizes(c, tp, batch);
+  const Alloc m{pl};
+  auto act = [&](Shape s) { return m.act(s); };
   BlockScratch s;
   s.partial = act({L.B, L.T, L.C});
   s.dg = act({L.B, L.T, L.fl});
@@ -77,7 +91,7 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
                    const Tensor& x, const ModelConfig& c, Communicator& tp, TraceBuffer* trace) {
   const int64_t hd = c.head_dim(), hl = a.q.dim(2) / hd, kvl = a.k.dim(2) / hd;
   // Attention sub-block. (f: identity forward.)
-  ops::rmsnorm_forward(a.xn1, a.rstd1, x, w.attention_norm->value, c.norm_eps);
+  ops::rmsnorm_forward(a.xn1, a.rstd1, x, w.attention_norm->compute, c.norm_eps);
   linear(a.q, a.xn1, *w.wq, trace);
   linear(a.k, a.xn1, *w.wk, trace);
   linear(a.v, a.xn1, *w.wv, trace);
@@ -93,7 +107,7 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
   all_reduce_tp(s.partial, tp);  // g
   ops::add_forward(a.h, x, s.partial);
   // Feed-forward sub-block.
-  ops::rmsnorm_forward(a.xn2, a.rstd2, a.h, w.ffn_norm->value, c.norm_eps);
+  ops::rmsnorm_forward(a.xn2, a.rstd2, a.h, w.ffn_norm->compute, c.norm_eps);
   linear(a.a1, a.xn2, *w.w1, trace);
   linear(a.a3, a.xn2, *w.w3, trace);
   ops::swiglu_forward(a.g, a.a1, a.a3);
@@ -115,7 +129,7 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   linear_backward(s.dxn, true, *w.w3, s.da3, a.xn2, trace);
   all_reduce_tp(s.dxn, tp);  // f backward: sum the partial input gradients
   s.dh.copy_from(dout);
-  ops::rmsnorm_backward(s.dh, w.ffn_norm->grad, s.dxn, a.h, w.ffn_norm->value, a.rstd2);
+  ops::rmsnorm_backward(s.dh, w.ffn_norm->grad, s.dxn, a.h, w.ffn_norm->compute, a.rstd2);
   // Attention: h = x + attn(x), so dx = dh + d(attention input).
   linear_backward(s.datt, false, *w.wo, s.dh, a.att, trace);
   s.dq.zero();
@@ -137,7 +151,7 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   linear_backward(s.dxn, true, *w.wv, s.dv, a.xn1, trace);
   all_reduce_tp(s.dxn, tp);  // f backward
   dx.copy_from(s.dh);
-  ops::rmsnorm_backward(dx, w.attention_norm->grad, s.dxn, x, w.attention_norm->value, a.rstd1);
+  ops::rmsnorm_backward(dx, w.attention_norm->grad, s.dxn, x, w.attention_norm->compute, a.rstd1);
 }
 
 }  // namespace tpb

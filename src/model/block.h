@@ -40,8 +40,11 @@ struct BlockScratch {
   Tensor dk, dv, dk_pre;      // (B, T, KVl*hd)
 };
 
-BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch);
-BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch);
+// On placement.device; rstd and lse fp32, every other tensor of placement.compute.
+BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch,
+                                        const Placement& placement = {});
+BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch,
+                                const Placement& placement = {});
 
 // out (B, T, C) = block(x). x must stay unchanged until block_backward.
 void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,

@@ -4,6 +4,17 @@
 
 namespace tpb {
 
+Placement parse_placement(const std::string& device, const std::string& dtype) {
+  Placement p;
+  if (device == "cuda") p.device = Device::cuda;
+  else if (device != "cpu") usage_error("--device {} is not one of cpu|cuda", device);
+  if (dtype == "bf16") p.compute = DType::bf16;
+  else if (dtype != "fp32") usage_error("--dtype {} is not one of fp32|bf16", dtype);
+  if (p.mixed() && p.device == Device::cpu)
+    usage_error("--dtype bf16 needs --device cuda (the CPU backend computes in fp32)");
+  return p;
+}
+
 std::vector<std::string> model_preset_names() { return {"small", "ezpz-fsdp-tp", "tiny"}; }
 
 ModelConfig model_preset(const std::string& name) {

@@ -6,7 +6,23 @@
 #include <string>
 #include <vector>
 
+#include "base/dtype.h"
+#include "tensor/allocator.h"
+
 namespace tpb {
+
+// Where the model runs, and the element type of its activations and of the compute copy
+// of its weights: fp32, or bf16 on the GPU (mixed precision: master weights, gradients and
+// optimizer state stay fp32).
+struct Placement {
+  Device device = Device::cpu;
+  DType compute = DType::f32;
+  bool mixed() const { return compute != DType::f32; }
+};
+
+// From --device cpu|cuda and --dtype fp32|bf16; UsageError naming the value otherwise (and
+// for bf16 on the CPU, whose backend is fp32).
+Placement parse_placement(const std::string& device, const std::string& dtype);
 
 struct ModelConfig {
   int64_t dim = 256;

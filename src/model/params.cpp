@@ -5,6 +5,7 @@
 #include <random>
 
 #include "base/error.h"
+#include "kernels/ops.h"
 
 namespace tpb {
 
@@ -38,8 +39,9 @@ void ModelParams::add(const std::string& name, int64_t rows, int64_t cols, Shard
   params_.push_back(std::move(p));
 }
 
-ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_pad, bool materialize)
-    : config_(c), tp_rank_(tp_rank), tp_size_(tp_size) {
+ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_pad, bool materialize,
+                         Placement placement)
+    : config_(c), tp_rank_(tp_rank), tp_size_(tp_size), placement_(placement) {
   validate_model_config(c, tp_size);
   TPB_CHECK(dp_pad >= 1, "dp_pad {} must be >= 1", dp_pad);
   const int64_t hd = c.head_dim();
@@ -83,13 +85,23 @@ ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_
   UnitRange& last = units_.back();
   last.padded = (last.size + dp_pad - 1) / dp_pad * dp_pad;
   flat_size_ = last.begin + last.padded;
+  TPB_CHECK(!placement_.mixed() || materialize,
+            "mixed precision ({}) needs materialized parameters (not --dp-shard full)",
+            dtype_name(placement_.compute));
   if (!materialize) return;
-  values_ = Tensor::zeros({flat_size_}, MemCategory::parameters);
-  grads_ = Tensor::zeros({flat_size_}, MemCategory::gradients);
+  TrackingAllocator& alloc = default_allocator(placement_.device);
+  values_ = Tensor::zeros({flat_size_}, MemCategory::parameters, DType::f32, alloc);
+  grads_ = Tensor::zeros({flat_size_}, MemCategory::gradients, DType::f32, alloc);
+  if (placement_.mixed())
+    compute_ = Tensor::zeros({flat_size_}, MemCategory::parameters, placement_.compute, alloc);
   for (int u = 0; u < num_units(); ++u) {
     const UnitRange& r = units_[static_cast<size_t>(u)];
     bind_unit(u, values_.narrow0(r.begin, r.padded), grads_.narrow0(r.begin, r.padded));
   }
+}
+
+void ModelParams::refresh_compute() {
+  if (placement_.mixed()) ops::cast(compute_, values_);
 }
 
 void ModelParams::bind_unit(int u, const Tensor& values, const Tensor& grads) {
@@ -103,6 +115,8 @@ void ModelParams::bind_unit(int u, const Tensor& values, const Tensor& grads) {
     const int64_t at = p.flat_offset - r.begin;
     p.value = values.narrow0(at, shape.numel()).view(shape);
     p.grad = grads.defined() ? grads.narrow0(at, shape.numel()).view(shape) : Tensor{};
+    // The bf16 copy shares the flat layout (materialized mode: values is a view of values_).
+    p.compute = placement_.mixed() ? compute_.narrow0(p.flat_offset, shape.numel()).view(shape) : p.value;
   }
 }
 
@@ -111,6 +125,7 @@ void ModelParams::unbind_unit(int u) {
     if (p.unit == u) {
       p.value = Tensor{};
       p.grad = Tensor{};
+      p.compute = Tensor{};
     }
 }
 
@@ -152,13 +167,16 @@ void ModelParams::set_from_full(const std::vector<std::vector<float>>& full) {
   TPB_CHECK(full.size() == params_.size(), "set_from_full: {} tensors for {} parameters", full.size(),
             params_.size());
   for (size_t i = 0; i < params_.size(); ++i) load_full(i, full[i]);
+  if (materialized()) refresh_compute();
 }
 
 void ModelParams::load_full(size_t i, const std::vector<float>& f) {
   Param& p = params_.at(i);
   TPB_CHECK(static_cast<int64_t>(f.size()) == p.full_rows * p.full_cols,
             "load_full: {} has {} values, needs {}", p.name, f.size(), p.full_rows * p.full_cols);
-  float* dst = p.value.f32();
+  // The slice is assembled on the host, then copied to wherever the parameters live.
+  Tensor host = Tensor::empty(p.local_shape(), MemCategory::other);
+  float* dst = host.f32();
   if (p.kind == ShardKind::rows) {
     std::memcpy(dst, f.data() + p.shard.offset * p.full_cols,
                 static_cast<size_t>(p.shard.size * p.full_cols) * sizeof(float));
@@ -169,11 +187,13 @@ void ModelParams::load_full(size_t i, const std::vector<float>& f) {
   } else {
     std::memcpy(dst, f.data(), f.size() * sizeof(float));
   }
+  p.value.copy_from(host);
 }
 
 void ModelParams::init_from_seed(uint64_t seed) {
   // One full tensor at a time: the transient memory is the largest tensor, not the model.
   for (size_t i = 0; i < params_.size(); ++i) load_full(i, full_init(i, seed));
+  if (materialized()) refresh_compute();
 }
 
 }  // namespace tpb

@@ -34,8 +34,9 @@ struct Param {
   int64_t full_rows = 0, full_cols = 0;  // the unsharded shape (norm weights: rows = 1)
   ShardKind kind = ShardKind::replicated;
   Shard shard;           // rows or cols kept by this rank (the whole dim when replicated)
-  Tensor value;          // local shape: (rows_local, cols_local), or (dim) for norms
-  Tensor grad;           // same shape
+  Tensor value;          // local shape: (rows_local, cols_local), or (dim) for norms (fp32 master)
+  Tensor grad;           // same shape, fp32
+  Tensor compute;        // what the forward/backward read: value itself, or its bf16 copy
   int unit = 0;          // backward completion unit: 0 embedding, 1 + l layer l, L + 1 head
   int64_t flat_offset = 0;  // first element in the flat buffer
 
@@ -51,7 +52,8 @@ struct UnitRange {
 
 class ModelParams {
  public:
-  ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_pad = 1, bool materialize = true);
+  ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_pad = 1, bool materialize = true,
+              Placement placement = {});
 
   // Draws every full tensor from the seed and keeps this rank's slice (every unit must be bound) (DESIGN.md section 6
   // initialisation: embedding std 1; wq, wk, wv, w1 std 0.02; wo, w2, w3 std
@@ -71,6 +73,10 @@ class ModelParams {
   Tensor& values() { return values_; }
   Tensor& grads() { return grads_; }
   void zero_grads() { grads_.zero(); }
+  const Placement& placement() const { return placement_; }
+  // Mixed precision: casts the fp32 master values into the bf16 compute copy (after
+  // initialisation and after every optimizer step). Nothing to do in fp32.
+  void refresh_compute();
   bool materialized() const { return values_.defined(); }
 
   const std::vector<UnitRange>& units() const { return units_; }
@@ -100,7 +106,9 @@ class ModelParams {
   std::vector<Param> params_;
   std::vector<UnitRange> units_;
   int64_t flat_size_ = 0;
+  Placement placement_;
   Tensor values_, grads_;  // flat, in parameter order (materialized mode)
+  Tensor compute_;         // flat bf16 copy of values_ (mixed precision only)
 };
 
 }  // namespace tpb

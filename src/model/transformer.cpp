@@ -6,25 +6,29 @@
 namespace tpb {
 
 TransformerActivations make_transformer_activations(const ModelConfig& c, int tp, int64_t batch,
-                                                    bool recompute) {
+                                                    bool recompute, const Placement& pl) {
   const auto A = MemCategory::activations;
+  TrackingAllocator& alloc = default_allocator(pl.device);
+  const auto act = [&](Shape s) { return Tensor::empty(s, A, pl.compute, alloc); };
+  const auto f32 = [&](Shape s) { return Tensor::empty(s, A, DType::f32, alloc); };
   TransformerActivations a;
   a.batch = batch;
   a.recompute = recompute;
   const int64_t rows = batch * c.seq, v_local = c.vocab / tp;
-  a.tokens = Tensor::empty({batch, c.seq}, A, DType::i32);
-  a.targets = Tensor::empty({batch, c.seq}, A, DType::i32);
-  for (int64_t l = 0; l <= c.n_layers; ++l) a.resid.push_back(Tensor::empty({batch, c.seq, c.dim}, A));
-  for (int64_t l = 0; l < (recompute ? 1 : c.n_layers); ++l) a.blocks.push_back(make_block_activations(c, tp, batch));
-  if (recompute) a.recompute_out = Tensor::empty({batch, c.seq, c.dim}, A);
-  a.rstd_f = Tensor::empty({rows}, A);
-  a.xf = Tensor::empty({batch, c.seq, c.dim}, A);
-  a.logits = Tensor::empty({rows, v_local}, A);
-  a.ce = make_vocab_parallel_ce(rows);
-  a.scratch = make_block_scratch(c, tp, batch);
-  a.dresid_a = Tensor::empty({batch, c.seq, c.dim}, A);
-  a.dresid_b = Tensor::empty({batch, c.seq, c.dim}, A);
-  a.dlogits = Tensor::empty({rows, v_local}, A);
+  a.tokens = Tensor::empty({batch, c.seq}, A, DType::i32, alloc);
+  a.targets = Tensor::empty({batch, c.seq}, A, DType::i32, alloc);
+  for (int64_t l = 0; l <= c.n_layers; ++l) a.resid.push_back(act({batch, c.seq, c.dim}));
+  for (int64_t l = 0; l < (recompute ? 1 : c.n_layers); ++l)
+    a.blocks.push_back(make_block_activations(c, tp, batch, pl));
+  if (recompute) a.recompute_out = act({batch, c.seq, c.dim});
+  a.rstd_f = f32({rows});
+  a.xf = act({batch, c.seq, c.dim});
+  a.logits = f32({rows, v_local});  // fp32 logits, as in the reference model
+  a.ce = make_vocab_parallel_ce(rows, pl.device);
+  a.scratch = make_block_scratch(c, tp, batch, pl);
+  a.dresid_a = act({batch, c.seq, c.dim});
+  a.dresid_b = act({batch, c.seq, c.dim});
+  a.dlogits = act({rows, v_local});
   return a;
 }
 
@@ -56,12 +60,18 @@ class UnitUse {
 
 double transformer_forward(TransformerActivations& a, ModelParams& p, Communicator& tp, TraceBuffer* trace,
                            UnitHooks* hooks) {
+  transformer_forward_pass(a, p, tp, trace, hooks);
+  return mean_loss(a.ce);
+}
+
+void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communicator& tp,
+                              TraceBuffer* trace, UnitHooks* hooks) {
   const ModelConfig& c = p.config();
   const int head = static_cast<int>(c.n_layers) + 1;
   {
     UnitUse use(hooks, 0, false);
     Param& emb = p.tok_embeddings();
-    vocab_parallel_embedding_forward(a.resid[0], a.tokens, emb.value, emb.shard.offset, tp);
+    vocab_parallel_embedding_forward(a.resid[0], a.tokens, emb.compute, emb.shard.offset, tp);
   }
   for (int64_t l = 0; l < c.n_layers; ++l) {
     UnitUse use(hooks, static_cast<int>(l) + 1, false);
@@ -70,14 +80,14 @@ double transformer_forward(TransformerActivations& a, ModelParams& p, Communicat
                   a.resid[static_cast<size_t>(l)], c, tp, trace);
   }
   UnitUse use(hooks, head, false);
-  ops::rmsnorm_forward(a.xf, a.rstd_f, a.resid.back(), p.norm().value, c.norm_eps);
+  ops::rmsnorm_forward(a.xf, a.rstd_f, a.resid.back(), p.norm().compute, c.norm_eps);
   Param& out = p.output();
   {
     ScopedSpan span(trace, "matmul", "cpu_op");
-    ops::matmul(a.logits, a.xf, out.value, false, true);
+    ops::matmul(a.logits, a.xf, out.compute, false, true);
   }
   ScopedSpan span(trace, "cross_entropy", "cpu_op");
-  return vocab_parallel_cross_entropy_forward(a.ce, a.logits, a.targets, out.shard.offset, tp);
+  vocab_parallel_cross_entropy_forward(a.ce, a.logits, a.targets, out.shard.offset, tp);
 }
 
 void transformer_backward(TransformerActivations& a, ModelParams& p, Communicator& tp, TraceBuffer* trace,
@@ -93,12 +103,12 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
     Tensor& dxf = a.scratch.dxn;
     {
       ScopedSpan span(trace, "matmul", "cpu_op");
-      ops::matmul(dxf, a.dlogits, out.value);  // partial over the vocabulary shards
+      ops::matmul(dxf, a.dlogits, out.compute);  // partial over the vocabulary shards
       ops::matmul(out.grad, a.dlogits, a.xf.view({a.xf.shape().rows(), c.dim}), true, false, 1.0f, true);
     }
     all_reduce_tp(dxf, tp);  // f backward
     dcur->zero();
-    ops::rmsnorm_backward(*dcur, p.norm().grad, dxf, a.resid.back(), p.norm().value, a.rstd_f);
+    ops::rmsnorm_backward(*dcur, p.norm().grad, dxf, a.resid.back(), p.norm().compute, a.rstd_f);
   }
   if (hooks) hooks->grads_ready(head);
   for (int64_t l = c.n_layers - 1; l >= 0; --l) {

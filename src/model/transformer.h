@@ -49,10 +49,18 @@ struct TransformerActivations {
   Tensor dlogits;                        // (B*T, V_local)
 };
 
+// On placement.device: tokens and targets int32, rstd, lse, logits and the loss buffers
+// fp32, every other activation of placement.compute.
 TransformerActivations make_transformer_activations(const ModelConfig& c, int tp, int64_t batch,
-                                                    bool recompute = false);
+                                                    bool recompute = false,
+                                                    const Placement& placement = {});
 
-// Returns the mean loss over this rank's B*T tokens (the same on every rank of the TP group).
+// Forward pass up to every row's loss in a.ce.losses; nothing is read back to the host, so
+// on the GPU the host does not wait (read the loss after the step with mean_loss(a.ce)).
+void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communicator& tp,
+                              TraceBuffer* trace = nullptr, UnitHooks* hooks = nullptr);
+// The forward pass, then the mean loss over this rank's B*T tokens (the same on every rank
+// of the TP group); waits for it on the GPU.
 double transformer_forward(TransformerActivations& a, ModelParams& p, Communicator& tp,
                            TraceBuffer* trace = nullptr, UnitHooks* hooks = nullptr);
 

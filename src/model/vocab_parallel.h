@@ -30,13 +30,17 @@ struct VocabParallelCE {
   Tensor sum_exp;   // (2 * rows): sum-exp, then target logit (one all-reduce)
   Tensor losses;    // (rows)
 };
-VocabParallelCE make_vocab_parallel_ce(int64_t rows);
+// fp32 buffers for `rows` rows on `device`.
+VocabParallelCE make_vocab_parallel_ce(int64_t rows, Device device = Device::cpu);
 
-// Returns the mean loss over the rows; logits (rows, V_local), targets int32 (rows).
-double vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, const Tensor& logits,
-                                            const Tensor& targets, int64_t vocab_start,
-                                            Communicator& tp);
-// dlogits (rows, V_local) = d(mean loss * dloss)/d logits (overwritten).
+// ce.losses (rows) = every row's loss; logits fp32 (rows, V_local), targets int32 (rows).
+// Nothing comes back to the host (on the GPU nothing waits): read with mean_loss.
+void vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, const Tensor& logits,
+                                          const Tensor& targets, int64_t vocab_start,
+                                          Communicator& tp);
+// The mean of ce.losses, on the host (on the GPU this waits for the step's work).
+double mean_loss(const VocabParallelCE& ce);
+// dlogits (rows, V_local), fp32 or bf16 = d(mean loss * dloss)/d logits (overwritten).
 void vocab_parallel_cross_entropy_backward(Tensor& dlogits, const VocabParallelCE& ce,
                                            const Tensor& logits, const Tensor& targets,
                                            int64_t vocab_start, float dloss);

@@ -1,15 +1,14 @@
 #include "parallel/conjugate.h"
 
-#include <cstring>
 #include <numeric>
 
 #include "base/error.h"
+#include "kernels/ops.h"
 
 namespace tpb {
 
 void all_reduce_tp(Tensor& x, Communicator& tp) {
-  x.raw();  // defined check
-  tp.all_reduce(x.span_f32(), ReduceOp::sum);
+  tp.all_reduce(x.raw(), x.raw(), static_cast<size_t>(x.numel()), x.dtype(), ReduceOp::sum);
 }
 
 void gather_from_tp_forward(Tensor& out, Tensor& staging, const Tensor& local,
@@ -32,29 +31,13 @@ void gather_from_tp_forward(Tensor& out, Tensor& staging, const Tensor& local,
   }
   std::vector<int64_t> counts(features.begin(), features.end());
   for (auto& c : counts) c *= rows;
-  tp.all_gather_v(local.raw(), staging.raw(), counts, DType::f32);
+  tp.all_gather_v(local.raw(), staging.raw(), counts, local.dtype());
   // Rank-major blocks (rows, features[r]) -> rows of concatenated features.
-  const float* src = staging.f32();
-  float* dst = out.f32();
-  int64_t col = 0;
-  for (int r = 0; r < n; ++r) {
-    const int64_t fr = features[static_cast<size_t>(r)];
-    for (int64_t i = 0; i < rows; ++i)
-      std::memcpy(dst + i * total + col, src + i * fr, static_cast<size_t>(fr) * sizeof(float));
-    src += rows * fr;
-    col += fr;
-  }
+  ops::interleave_blocks(out, staging, features);
 }
 
 void take_feature_slice(Tensor& out, const Tensor& full, int64_t offset) {
-  const int64_t rows = full.shape().rows(), total = full.shape().last(), width = out.shape().last();
-  TPB_CHECK(out.shape().rows() == rows && offset >= 0 && offset + width <= total,
-            "take_feature_slice: {} from columns [{}, {}) of {}", out.shape().str(), offset,
-            offset + width, full.shape().str());
-  const float* src = full.f32() + offset;
-  float* dst = out.f32();
-  for (int64_t i = 0; i < rows; ++i)
-    std::memcpy(dst + i * width, src + i * total, static_cast<size_t>(width) * sizeof(float));
+  ops::take_columns(out, full, offset);
 }
 
 }  // namespace tpb

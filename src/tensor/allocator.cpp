@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "base/error.h"
+#include "device/device.h"
 
 namespace tpb {
 
@@ -41,8 +42,12 @@ void TrackingAllocator::add(MemCategory category, int64_t bytes) {
 }
 
 void* TrackingAllocator::allocate(size_t bytes, MemCategory category) {
-  TPB_CHECK(device_ == Device::cpu, "the {} allocator is not built into this binary",
-            device_name(device_));
+  if (device_ == Device::cuda) {
+    void* d = device::cuda_malloc(bytes);  // throws naming the sizes when it cannot
+    add(category, static_cast<int64_t>(bytes));
+    num_allocs_.fetch_add(1, std::memory_order_relaxed);
+    return d;
+  }
   // aligned_alloc wants a multiple of the alignment; round up (and 0 -> one line).
   const size_t rounded = bytes == 0 ? kAlignment : (bytes + kAlignment - 1) / kAlignment * kAlignment;
   void* p = std::aligned_alloc(kAlignment, rounded);
@@ -55,7 +60,10 @@ void* TrackingAllocator::allocate(size_t bytes, MemCategory category) {
 
 void TrackingAllocator::deallocate(void* ptr, size_t bytes, MemCategory category) {
   if (ptr == nullptr) return;
-  std::free(ptr);
+  if (device_ == Device::cuda)
+    device::cuda_free(ptr, bytes);
+  else
+    std::free(ptr);
   add(category, -static_cast<int64_t>(bytes));
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "device/device.h"
 
 namespace tpb {
 
@@ -100,23 +101,34 @@ Tensor Tensor::clone(MemCategory category) const {
   return t;
 }
 
+Tensor Tensor::to(Device device, MemCategory category) const {
+  Tensor t = empty(shape_, category, dtype_, default_allocator(device));
+  t.copy_from(*this);
+  return t;
+}
+
 void Tensor::fill(float value) {
-  std::fill_n(f32(), numel(), value);
+  if (device() == Device::cuda)
+    device::fill_f32(f32(), static_cast<size_t>(numel()), value);
+  else
+    std::fill_n(f32(), numel(), value);
 }
 
 void Tensor::zero() {
-  TPB_CHECK(device() == Device::cpu, "zero() on {} needs that backend", device_name(device()));
-  std::memset(raw(), 0, nbytes());
+  if (device() == Device::cuda)
+    device::zero_bytes(raw(), nbytes());
+  else
+    std::memset(raw(), 0, nbytes());
 }
 
 void Tensor::copy_from(const Tensor& src) {
   TPB_CHECK(src.numel() == numel() && src.dtype() == dtype_,
             "copy_from: source {} {} into destination {} {}", src.shape().str(),
             dtype_name(src.dtype()), shape_.str(), dtype_name(dtype_));
-  TPB_CHECK(device() == Device::cpu && src.device() == Device::cpu,
-            "copy_from between {} and {} needs that backend", device_name(src.device()),
-            device_name(device()));
-  std::memcpy(raw(), src.raw(), nbytes());
+  if (device() == Device::cpu && src.device() == Device::cpu)
+    std::memcpy(raw(), src.raw(), nbytes());
+  else
+    device::copy_bytes(raw(), src.raw(), nbytes());  // returns once a copy to the host landed
 }
 
 }  // namespace tpb

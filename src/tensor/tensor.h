@@ -74,9 +74,14 @@ class Tensor {
   // Deep copy into fresh storage of the given category.
   Tensor clone(MemCategory category) const;
 
+  // Deep copy onto another device (a copy to the host has landed when this returns).
+  Tensor to(Device device, MemCategory category) const;
+
+  // fp32 only for fill; zero and copy_from work for every dtype and device. On the device
+  // they are queued on the compute stream.
   void fill(float value);
   void zero();
-  // Element-wise copy from a tensor of the same numel and dtype.
+  // Element-wise copy from a tensor of the same numel and dtype, across devices too.
   void copy_from(const Tensor& src);
 
  private:

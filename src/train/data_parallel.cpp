@@ -35,8 +35,8 @@ DataParallel::DataParallel(DpShard mode, ModelParams& p, Communicator& dp, Commu
   }
   const int units = p.num_units();
   if (mode == DpShard::none) {
-    m_ = Tensor::zeros({p.flat_size()}, MemCategory::optimizer_state);
-    v_ = Tensor::zeros({p.flat_size()}, MemCategory::optimizer_state);
+    m_ = zeros({p.flat_size()}, MemCategory::optimizer_state);
+    v_ = zeros({p.flat_size()}, MemCategory::optimizer_state);
     if (d == 1) return;
     const int64_t min_count = std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(float)));
     int64_t hi = p.flat_size();
@@ -50,10 +50,18 @@ DataParallel::DataParallel(DpShard mode, ModelParams& p, Communicator& dp, Commu
     return;
   }
   const int64_t shard = p.flat_size() / d;
-  grad_shard_ = Tensor::zeros({shard}, MemCategory::gradients);
-  m_ = Tensor::zeros({shard}, MemCategory::optimizer_state);
-  v_ = Tensor::zeros({shard}, MemCategory::optimizer_state);
-  if (mode == DpShard::full) value_shard_ = Tensor::zeros({shard}, MemCategory::parameters);
+  grad_shard_ = zeros({shard}, MemCategory::gradients);
+  m_ = zeros({shard}, MemCategory::optimizer_state);
+  v_ = zeros({shard}, MemCategory::optimizer_state);
+  if (mode == DpShard::full) value_shard_ = zeros({shard}, MemCategory::parameters);
+}
+
+Tensor DataParallel::zeros(Shape shape, MemCategory category) const {
+  return Tensor::zeros(shape, category, DType::f32, default_allocator(p_.placement().device));
+}
+
+Tensor DataParallel::empty(Shape shape, MemCategory category) const {
+  return Tensor::empty(shape, category, DType::f32, default_allocator(p_.placement().device));
 }
 
 DataParallel::~DataParallel() {
@@ -73,13 +81,13 @@ void DataParallel::init_params(uint64_t seed) {
   }
   // One unit at a time: build its full (TP-local) values, keep this rank's shard.
   for (int u = 0; u < p_.num_units(); ++u) {
-    Tensor full = Tensor::zeros({p_.units()[static_cast<size_t>(u)].padded}, MemCategory::other);
+    Tensor full = zeros({p_.units()[static_cast<size_t>(u)].padded}, MemCategory::other);
     p_.bind_unit(u, full, Tensor{});
     for (size_t i = 0; i < p_.all().size(); ++i)
       if (p_.all()[i].unit == u) p_.load_full(i, p_.full_init(i, seed));
     p_.unbind_unit(u);
-    std::memcpy(value_shard_.f32() + shard_offset(u), full.f32() + dp_.rank() * shard_size(u),
-                static_cast<size_t>(shard_size(u)) * sizeof(float));
+    value_shard_.narrow0(shard_offset(u), shard_size(u))
+        .copy_from(full.narrow0(dp_.rank() * shard_size(u), shard_size(u)));
   }
 }
 
@@ -104,7 +112,7 @@ void DataParallel::reduce_scatter_unit(int u, const Tensor& full_grads) {
 }
 
 Tensor DataParallel::gather_unit(int u) {
-  Tensor full = Tensor::empty({p_.units()[static_cast<size_t>(u)].padded}, MemCategory::comm_buffers);
+  Tensor full = empty({p_.units()[static_cast<size_t>(u)].padded}, MemCategory::comm_buffers);
   dp_.all_gather(value_shard_.f32() + shard_offset(u), full.f32(), static_cast<size_t>(shard_size(u)), DType::f32);
   return full;
 }
@@ -112,7 +120,7 @@ Tensor DataParallel::gather_unit(int u) {
 void DataParallel::issue_prefetch(int u) {
   if (!worker_ || u < 0 || u >= p_.num_units() || gathered_.count(u) || pending_.count(u)) return;
   // The buffer is created here (main thread) so its lifetime is the map's, and filled there.
-  Tensor full = Tensor::empty({p_.units()[static_cast<size_t>(u)].padded}, MemCategory::comm_buffers);
+  Tensor full = empty({p_.units()[static_cast<size_t>(u)].padded}, MemCategory::comm_buffers);
   gathered_[u] = full;
   const int64_t off = shard_offset(u), n = shard_size(u);
   pending_[u] = worker_->submit([this, full, off, n]() mutable {
@@ -133,7 +141,7 @@ void DataParallel::before_unit(int u, bool backward) {
   exposed_ns_ += now_ns() - t0;
   Tensor grads;
   if (backward) {
-    grads = Tensor::zeros({p_.units()[static_cast<size_t>(u)].padded}, MemCategory::gradients);
+    grads = zeros({p_.units()[static_cast<size_t>(u)].padded}, MemCategory::gradients);
     unit_grads_[u] = grads;
   }
   p_.bind_unit(u, gathered_[u], grads);
@@ -193,10 +201,8 @@ double DataParallel::sharded_grad_norm(Communicator& tp) {
     const int64_t end = begin + shard_size(u);
     const int64_t lo = std::max(begin, q.flat_offset), hi = std::min(end, q.flat_offset + q.value_numel());
     if (lo >= hi) continue;
-    const float* g = grad_shard_.f32() + shard_offset(u) + (lo - begin);
-    double s = 0;
-    for (int64_t i = 0; i < hi - lo; ++i) s += static_cast<double>(g[i]) * g[i];
-    sums[q.kind == ShardKind::replicated ? 1 : 0] += s;
+    sums[q.kind == ShardKind::replicated ? 1 : 0] +=
+        ops::sum_squares(grad_shard_.narrow0(shard_offset(u) + (lo - begin), hi - lo));
   }
   dp_.all_reduce(sums, sums, 2, DType::f64, ReduceOp::sum);
   double sharded = sums[0];
@@ -210,7 +216,7 @@ double DataParallel::optimizer_step(const OptimizerConfig& c, int64_t step, floa
   Tensor& grads = flat ? p_.grads() : grad_shard_;
   if (c.grad_clip > 0 && norm > c.grad_clip) {
     const float scale = static_cast<float>(c.grad_clip / (norm + 1e-6));
-    for (float& g : grads.span_f32()) g *= scale;
+    ops::scale(grads, scale);
   }
   ops::AdamWConfig ac;
   ac.lr = lr;
@@ -220,6 +226,7 @@ double DataParallel::optimizer_step(const OptimizerConfig& c, int64_t step, floa
   ac.weight_decay = c.weight_decay;
   if (flat) {
     ops::adamw_step(p_.values(), m_, v_, grads, ac, step);
+    p_.refresh_compute();
     return norm;
   }
   if (mode_ == DpShard::full) {
@@ -235,6 +242,7 @@ double DataParallel::optimizer_step(const OptimizerConfig& c, int64_t step, floa
     ops::adamw_step(mine, m, v, g, ac, step);
     dp_.all_gather(mine.f32(), p_.values().f32() + r.begin, static_cast<size_t>(n), DType::f32);
   }
+  p_.refresh_compute();
   return norm;
 }
 

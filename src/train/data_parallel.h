@@ -68,6 +68,9 @@ class DataParallel final : public UnitHooks {
   double take_exposed_gather_seconds();
 
  private:
+  // fp32 buffers on the parameters' device.
+  Tensor zeros(Shape shape, MemCategory category) const;
+  Tensor empty(Shape shape, MemCategory category) const;
   struct Bucket {
     int64_t offset, count;  // flat elements
     int lowest_unit;        // complete when this unit is done

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "kernels/ops.h"
+
 
 namespace tpb {
 
@@ -19,9 +21,7 @@ float learning_rate(const OptimizerConfig& c, int64_t step) {
 double global_grad_norm(ModelParams& p, Communicator& tp) {
   double sums[2] = {0, 0};  // sharded, replicated
   for (const Param& q : p.all()) {
-    double s = 0;
-    for (float g : q.grad.span_f32()) s += static_cast<double>(g) * g;
-    sums[q.kind == ShardKind::replicated ? 1 : 0] += s;
+    sums[q.kind == ShardKind::replicated ? 1 : 0] += ops::sum_squares(q.grad);
   }
   double sharded = sums[0];
   tp.all_reduce(&sharded, &sharded, 1, DType::f64, ReduceOp::sum);

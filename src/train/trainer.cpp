@@ -11,6 +11,7 @@
 #include "model/transformer.h"
 #include "report/stats.h"
 #include "train/data_parallel.h"
+#include "train/step_clock.h"
 
 namespace tpb {
 
@@ -26,23 +27,39 @@ void validate_train_config(const TrainConfig& c, int world_size) {
   if (c.bucket_mb <= 0) usage_error("--bucket-mb must be > 0, got {}", c.bucket_mb);
   if (c.log_every <= 0) usage_error("--log-every must be > 0, got {}", c.log_every);
   parse_dp_shard(c.dp_shard);
+  const Placement pl = parse_placement(c.device, c.dtype);
+  if (pl.mixed() && c.dp_shard == "full")
+    usage_error("--dtype {} with --dp-shard full is not supported (mixed precision keeps a bf16 copy of "
+                "materialized parameters); use --dp-shard none or optimizer", c.dtype);
 }
 
-double measure_gemm_peak(Communicator& world, int64_t n, int reps) {
+double measure_gemm_peak(Communicator& world, int64_t n, int reps, const Placement& pl) {
   // Its own allocator: the measurement's buffers are not the training's memory.
-  TrackingAllocator scratch;
-  Tensor a = Tensor::empty({n, n}, MemCategory::other, DType::f32, scratch),
-         b = Tensor::empty({n, n}, MemCategory::other, DType::f32, scratch),
-         c = Tensor::empty({n, n}, MemCategory::other, DType::f32, scratch);
-  a.fill(0.5f);
-  b.fill(0.25f);
+  TrackingAllocator scratch(pl.device);
+  if (pl.device == Device::cuda) n = std::max<int64_t>(n, 8192);  // big enough to fill a GPU
+  Tensor a32 = Tensor::empty({n, n}, MemCategory::other, DType::f32, scratch),
+         b32 = Tensor::empty({n, n}, MemCategory::other, DType::f32, scratch);
+  a32.fill(0.5f);
+  b32.fill(0.25f);
+  Tensor a = a32, b = b32;
+  if (pl.mixed()) {
+    a = Tensor::empty({n, n}, MemCategory::other, pl.compute, scratch);
+    b = Tensor::empty({n, n}, MemCategory::other, pl.compute, scratch);
+    ops::cast(a, a32);
+    ops::cast(b, b32);
+  }
+  Tensor c = Tensor::empty({n, n}, MemCategory::other, pl.compute, scratch);
   ops::matmul(c, a, b, false, true);  // warm-up
+  device::synchronize();
   world.barrier();
   double best = 0;
+  StepClock clock(pl.device, 2);
   for (int r = 0; r < reps; ++r) {
-    const int64_t t0 = now_ns();
+    clock.start();
     ops::matmul(c, a, b, false, true);
-    best = std::max(best, 2.0 * static_cast<double>(n * n * n) / seconds_between(t0, now_ns()));
+    clock.mark(1);
+    const std::vector<int64_t> t = clock.resolve();
+    best = std::max(best, 2.0 * static_cast<double>(n * n * n) / seconds_between(t[0], t[1]));
   }
   std::vector<double> all(static_cast<size_t>(world.size()));
   world.all_gather(&best, all.data(), 1, DType::f64);
@@ -51,9 +68,8 @@ double measure_gemm_peak(Communicator& world, int64_t n, int reps) {
 
 namespace {
 
-struct Stamps {
-  int64_t start, forward_end, backward_end, end;
-};
+// StepClock marks of a step.
+enum Mark { kStart, kForwardEnd, kBackwardEnd, kEnd, kMarks };
 
 // Sums over a group's collectives of one step.
 void add_comms(const std::vector<CommTiming>& t, double& comm, double& wait, double& transfer,
@@ -109,11 +125,14 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
   Communicator& dp = mesh.dp();
   const auto source = open_token_source(c.data, c.model.vocab, c.model.seq);
   result.data_description = source->describe();
-  result.gemm_peak_flops = measure_gemm_peak(world);
+  const Placement pl = parse_placement(c.device, c.dtype);
+  result.device_description = pl.device == Device::cuda ? device::cuda_device_description() : "cpu";
+  result.dense_peak_flops = pl.device == Device::cuda ? device::cuda_dense_peak_flops(pl.mixed()) : 0.0;
+  result.gemm_peak_flops = measure_gemm_peak(world, 1024, 5, pl);
 
   const DpShard shard = parse_dp_shard(c.dp_shard);
-  ModelParams params(c.model, mesh.tp_rank(), mesh.tp_size(), mesh.dp_size(), shard != DpShard::full);
-  TransformerActivations acts = make_transformer_activations(c.model, mesh.tp_size(), c.batch, c.recompute);
+  ModelParams params(c.model, mesh.tp_rank(), mesh.tp_size(), mesh.dp_size(), shard != DpShard::full, pl);
+  TransformerActivations acts = make_transformer_activations(c.model, mesh.tp_size(), c.batch, c.recompute, pl);
   OptimizerConfig opt_config = c.opt;
   opt_config.total_steps = c.iters;
   DataParallel data_parallel(shard, params, dp, tp, static_cast<int64_t>(c.bucket_mb * (1 << 20)),
@@ -121,21 +140,21 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
   data_parallel.init_params(c.seed);
   result.grad_buckets = data_parallel.num_buckets();
   TraceBuffer* trace = c.profile ? &result.trace : nullptr;
+  StepClock clock(pl.device, kMarks);
 
   std::vector<IterRecord> mine;
   for (int it = 0; it < c.iters; ++it) {
     get_batch(*source, it, static_cast<int64_t>(mesh.dp_rank()) * c.batch, acts.tokens, acts.targets);
+    device::synchronize();
     world.barrier();
     const size_t first_record = world.log().records().size();
     // ---- timed step ----
-    Stamps s{};
-    s.start = now_ns();
-    double loss = 0;
+    clock.start();
     {
       ScopedSpan span(trace, "forward", "user_annotation");
-      loss = transformer_forward(acts, params, tp, trace, &data_parallel);
+      transformer_forward_pass(acts, params, tp, trace, &data_parallel);
     }
-    s.forward_end = now_ns();
+    clock.mark(kForwardEnd);
     {
       ScopedSpan span(trace, "backward", "user_annotation");
       data_parallel.zero_grads();
@@ -143,26 +162,29 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
       ScopedSpan sync(trace, "gradient", "user_annotation");
       data_parallel.finish_backward();
     }
-    s.backward_end = now_ns();
+    clock.mark(kBackwardEnd);
     double norm = 0;
     {
       ScopedSpan span(trace, "optimizer", "user_annotation");
       norm = data_parallel.optimizer_step(opt_config, it + 1, learning_rate(opt_config, it + 1));
     }
-    s.end = now_ns();
-    if (trace) trace->add({"ProfilerStep", "user_annotation", s.start, s.end, it});
+    clock.mark(kEnd);
     // ---- end of timed step: bookkeeping ----
+    const std::vector<int64_t> s = clock.resolve();
+    if (trace) trace->add({"ProfilerStep", "user_annotation", s[kStart], s[kEnd], it});
+    double loss = mean_loss(acts.ce);
+    if (pl.device == Device::cuda) device::sample_cuda_memory();
     IterRecord r;
     r.iter = it;
     r.warmup = it < c.warmup_iters;
-    r.dt = seconds_between(s.start, s.end);
-    r.dtf = seconds_between(s.start, s.forward_end);
-    r.dtb = seconds_between(s.forward_end, s.backward_end);
-    r.opt = seconds_between(s.backward_end, s.end);
+    r.dt = seconds_between(s[kStart], s[kEnd]);
+    r.dtf = seconds_between(s[kStart], s[kForwardEnd]);
+    r.dtb = seconds_between(s[kForwardEnd], s[kBackwardEnd]);
+    r.opt = seconds_between(s[kBackwardEnd], s[kEnd]);
     r.grad_norm = norm;
     r.lr = learning_rate(opt_config, it + 1);
     r.gather_exposed = data_parallel.take_exposed_gather_seconds();
-    r.mem = default_allocator().stats();
+    r.mem = default_allocator(pl.device).stats();
     // Every record since first_record belongs to this step: the barrier came before it.
     const std::vector<CommRecord> recs = world.log().since(first_record);
     world.log().clear();
@@ -187,7 +209,12 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
 
   // The GEMM peak again: the machine's speed drifts, and MFU must not be inflated by a peak
   // taken in a slow moment, so the higher of the two measurements counts.
-  result.gemm_peak_flops = std::max(result.gemm_peak_flops, measure_gemm_peak(world));
+  result.gemm_peak_flops = std::max(result.gemm_peak_flops, measure_gemm_peak(world, 1024, 5, pl));
+  if (pl.device == Device::cuda) {
+    double peak = static_cast<double>(device::cuda_used_bytes_peak());
+    result.device_peak_bytes.resize(static_cast<size_t>(world.size()));
+    world.all_gather(&peak, result.device_peak_bytes.data(), 1, DType::f64);
+  }
 
   // Every rank's peak resident set size (Linux reports KiB).
   rusage usage{};

@@ -39,6 +39,8 @@ struct TrainConfig {
   double bucket_mb = 25.0;
   bool profile = false;
   int log_every = 1;
+  std::string device = "cpu";  // cpu | cuda
+  std::string dtype = "fp32";  // fp32 | bf16 (mixed precision, cuda only)
 };
 
 // Validation from the command line and world size alone (UsageError naming the values).
@@ -59,6 +61,9 @@ struct IterRecord {
 };
 
 struct TrainResult {
+  std::string device_description;  // "cpu", or the GPU's name, SMs and memory
+  double dense_peak_flops = 0;     // GPU: the vendor's dense peak for the compute type (0 on the CPU)
+  std::vector<double> device_peak_bytes;  // GPU: per rank, the device's own peak of memory in use
   std::vector<std::vector<IterRecord>> per_rank;  // [rank][iter], gathered to every rank
   double gemm_peak_flops = 0;                     // per rank: median over ranks of each one's best,
                                                   // the higher of a measurement before and after training
@@ -76,6 +81,7 @@ using ProgressFn = std::function<void(const IterRecord&)>;
 TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressFn& progress);
 
 // Best fp32 GFLOP/s of a square sgemm on this rank (ranks measure at once), in FLOP/s.
-double measure_gemm_peak(Communicator& world, int64_t n = 1024, int reps = 5);
+double measure_gemm_peak(Communicator& world, int64_t n = 1024, int reps = 5,
+                         const Placement& placement = {});
 
 }  // namespace tpb

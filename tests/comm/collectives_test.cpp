@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "base/error.h"
-#include "comm/bf16.h"
+#include "base/bf16.h"
 #include "comm/mpi/mpi_communicator.h"
 
 namespace tpb {

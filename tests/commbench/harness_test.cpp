@@ -7,7 +7,7 @@
 
 #include <optional>
 
-#include "comm/bf16.h"
+#include "base/bf16.h"
 #include "comm/device_mesh.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "commbench/bench_op.h"

@@ -4,7 +4,7 @@
 #include <cstdint>
 
 #include "base/error.h"
-#include "comm/bf16.h"
+#include "base/bf16.h"
 
 namespace tpb {
 

@@ -3,15 +3,11 @@
 #include <cstring>
 
 #include "base/error.h"
-#include "comm/bf16.h"
+#include "base/bf16.h"
 #include "comm/mpi/mpi_bf16_ops.h"
 
 namespace tpb {
 
-namespace {
-
-// Turns an MPI return code into a tpb::Error naming the call (communicators are set to
-// MPI_ERRORS_RETURN, so errors come back here instead of aborting silently).
 void check_mpi(int rc, const char* call) {
   if (rc == MPI_SUCCESS) return;
   char text[MPI_MAX_ERROR_STRING];
@@ -19,6 +15,8 @@ void check_mpi(int rc, const char* call) {
   MPI_Error_string(rc, text, &len);
   TPB_CHECK(rc == MPI_SUCCESS, "{} failed: {}", call, std::string(text, static_cast<size_t>(len)));
 }
+
+namespace {
 
 MPI_Datatype mpi_type(DType t) {
   switch (t) {

@@ -31,7 +31,13 @@ class MpiRuntime {
   int thread_level_ = 0;
 };
 
-class MpiCommunicator final : public Communicator {
+// Turns an MPI return code into a tpb::Error naming the call (communicators are set to
+// MPI_ERRORS_RETURN, so errors come back as codes instead of aborting silently).
+void check_mpi(int rc, const char* call);
+
+// Not final: the host-staged and NCCL communicators derive from it, so that buffers in
+// host memory take exactly this path (and each call is still logged once, by the base).
+class MpiCommunicator : public Communicator {
  public:
   // The communicator of every rank of the job, named "world", with a fresh CommLog.
   static std::unique_ptr<MpiCommunicator> world();
@@ -56,9 +62,12 @@ class MpiCommunicator final : public Communicator {
   void do_barrier() override;
   std::unique_ptr<Communicator> do_split(int color, int key, const std::string& name) override;
 
- private:
+ protected:
+  // Takes `comm` (MPI_Comm_free on destruction when owned), learns rank, size and members,
+  // and records the group in `log` under `name`. Collective over `comm`.
   MpiCommunicator(MPI_Comm comm, bool owned, std::shared_ptr<CommLog> log, const std::string& name);
 
+ private:
   MPI_Comm comm_;
   bool owned_;  // MPI_Comm_free on destruction (not for MPI_COMM_WORLD)
   int rank_ = 0;

@@ -10,6 +10,8 @@ namespace tpb::cuda {
 
 // The one stream every kernel of this process runs on (created on first use).
 cudaStream_t compute_stream();
+// Whether compute_stream() was ever created (so a CPU run of a CUDA build makes no CUDA call).
+bool compute_stream_created();
 // cuBLAS handle bound to compute_stream(), with a workspace, TF32 off (fp32 GEMMs are
 // true fp32 so they match the CPU backend within 1e-5).
 cublasHandle_t cublas_handle();

@@ -1,0 +1,34 @@
+// Timestamps of the phases of one training step that cost the step nothing to take.
+//
+// On the CPU a mark reads the monotonic clock. On the GPU a mark records a CUDA event on
+// the compute stream (no host synchronisation inside the step); resolve(), called after
+// the step, waits for the last event and turns every mark into host-clock nanoseconds:
+// the time of start() (taken once the device was idle) plus the GPU's elapsed time from the
+// first event. So GPU phases are the GPU's own durations, on the same clock as the CPU's.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "device/device.h"
+#include "tensor/allocator.h"
+
+namespace tpb {
+
+class StepClock {
+ public:
+  StepClock(Device device, int marks);
+  // Beginning of the step: mark 0. On the GPU waits for queued work first (outside the step).
+  void start();
+  // Mark i (1 <= i < marks).
+  void mark(int i);
+  // Every mark in ns on the host's monotonic clock (mark 0 = start()).
+  std::vector<int64_t> resolve();
+
+ private:
+  Device device_;
+  std::vector<int64_t> host_ns_;
+  std::vector<device::Event> events_;
+};
+
+}  // namespace tpb
