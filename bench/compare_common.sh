@@ -1,6 +1,7 @@
 # Shared by bench/compare_linear.sh and bench/compare_train.sh (sourced, not run): the
 # checks, the environment both tools run in, and one run of one tool with its log.
-# The sourcing script sets: me (its name for messages), nproc, rounds, tpbench, outdir.
+# The sourcing script sets: me (its name for messages), nproc, rounds, tpbench, outdir,
+# device and dtype (each empty unless given: --device / --dtype).
 
 compare_require_positive() {  # compare_require_positive VAR...
   local v
@@ -9,6 +10,29 @@ compare_require_positive() {  # compare_require_positive VAR...
       echo "$me: --$v must be a positive integer, got '${!v}'" >&2; exit 2
     fi
   done
+}
+
+# Checks --device cpu|cuda and --dtype fp32|bf16 (bf16 only on cuda) and sets devflags to
+# the ones given, for both tools; none given: nothing is passed, so each tool's default
+# (cpu, fp32) holds. Also sets device and dtype to what will run.
+compare_device_flags() {
+  devflags=()
+  if [[ -n $device ]]; then
+    if [[ $device != cpu && $device != cuda ]]; then
+      echo "$me: --device must be cpu or cuda, got '$device'" >&2; exit 2
+    fi
+    devflags+=(--device "$device")
+  fi
+  if [[ -n $dtype ]]; then
+    if [[ $dtype != fp32 && $dtype != bf16 ]]; then
+      echo "$me: --dtype must be fp32 or bf16, got '$dtype'" >&2; exit 2
+    fi
+    if [[ $dtype == bf16 && $device != cuda ]]; then
+      echo "$me: --dtype bf16 needs --device cuda" >&2; exit 2
+    fi
+    devflags+=(--dtype "$dtype")
+  fi
+  device=${device:-cpu} dtype=${dtype:-fp32}
 }
 
 # Checks tpbench, makes $tmp (kept under --out DIR, else removed on exit), and exports the

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Side-by-side: `tpbench train` vs the same training in PyTorch (bench/torch/train.py).
 #
-#   bench/compare_train.sh [--nproc N] [--tp T] [--rounds R] [--out DIR] [train flags for both...]
+#   bench/compare_train.sh [--nproc N] [--tp T] [--rounds R] [--out DIR]
+#                          [--device cpu|cuda] [--dtype fp32|bf16] [train flags for both...]
 #   e.g. bench/compare_train.sh --nproc 2 --tp 2 --iters 20 --seq 128
 #
 # Method: both tools train the same Llama-style model (Megatron TP x DP, world = dp x tp,
 # TP innermost) on the same number of local ranks N and TP size T (default N 2, T 1), with
 # the extra flags passed verbatim to both (--dim --layers --heads --kv-heads --ffn-hidden
-# --vocab --seq --batch --iters --warmup-iters --lr --weight-decay --grad-clip --seed
-# --device; defaults are tpbench's small preset in both). Threads per rank
+# --vocab --seq --batch --iters --warmup-iters --lr --weight-decay --grad-clip --seed;
+# defaults are tpbench's small preset in both). --device cuda (one GPU per rank; PyTorch
+# uses NCCL then, else gloo on host copies) and --dtype bf16 (cuda only: tpbench's bf16
+# compute with fp32 master weights vs PyTorch's bf16 autocast) go to both when given;
+# without them both run their defaults, cpu and fp32 (fp32 on CUDA is TF32-free in both).
+# Threads per rank
 # k = max(1, cores // N): OPENBLAS_NUM_THREADS=k and OMP_NUM_THREADS=k are exported (unless
 # already set) to both, since Debian's torch does fp32 matmuls in OpenBLAS, which ignores
 # torch.set_num_threads. The runs alternate, torch, tpbench, torch, tpbench, ... (R rounds,
@@ -19,21 +24,24 @@
 # Ratio = tpbench / torch: < 1 means tpbench is faster. The models' initialisations are
 # not bit-equal, so first losses agree only roughly (both near ln(vocab)).
 #
-# Environment: TPBENCH (default build/src/cli/tpbench), PYTHON (default /usr/bin/python3,
-# Debian's python3-torch). PyTorch is launched by bench/torch/run_torch.sh, which works
-# around Debian torch 1.13's torchrun crash under Python 3.11.
+# Environment: TPBENCH (default build/src/cli/tpbench), PYTHON (default: run_torch.sh's
+# choice, /usr/bin/python3 = Debian's python3-torch on CPU, python3 on PATH with --device
+# cuda). PyTorch is launched by bench/torch/run_torch.sh, which works around Debian torch
+# 1.13's torchrun crash under Python 3.11.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tpbench=${TPBENCH:-$root/build/src/cli/tpbench}
-python=${PYTHON:-/usr/bin/python3}
+python=${PYTHON:-}  # empty: bench/torch/run_torch.sh picks it
 
-usage() { sed -n '2,4p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 nproc=2
 tp=1
 rounds=2
 outdir=
+device=
+dtype=
 args=()
 while (( $# )); do
   case $1 in
@@ -45,6 +53,10 @@ while (( $# )); do
     --rounds=*) rounds=${1#*=}; shift ;;
     --out)      outdir=${2:?--out needs a value}; shift 2 ;;
     --out=*)    outdir=${1#*=}; shift ;;
+    --device)   device=${2:?--device needs a value}; shift 2 ;;
+    --device=*) device=${1#*=}; shift ;;
+    --dtype)    dtype=${2:?--dtype needs a value}; shift 2 ;;
+    --dtype=*)  dtype=${1#*=}; shift ;;
     --json|--json=*)
       echo "compare_train.sh: --json is set by this script (use --out DIR to keep the files)" >&2; exit 2 ;;
     -h|--help)  usage; exit 0 ;;
@@ -58,19 +70,23 @@ compare_require_positive nproc tp rounds
 if (( nproc % tp )); then
   echo "compare_train.sh: --tp $tp does not divide --nproc $nproc" >&2; exit 2
 fi
+compare_device_flags
 compare_setup
 
-echo "compare_train: $nproc ranks (tp $tp, dp $(( nproc / tp ))), OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS" \
-     "per rank, $rounds rounds (torch, tpbench alternating), flags: ${args[*]:-(defaults)}"
+echo "compare_train: $nproc ranks (tp $tp, dp $(( nproc / tp ))), $device $dtype," \
+     "OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS per rank, $rounds rounds (torch, tpbench alternating)," \
+     "flags: ${args[*]:-(defaults)}"
 
 run_one() {  # run_one TOOL ROUND
   local tool=$1 round=$2 json="$tmp/$1.$2.json"
   local cmd
   if [[ $tool == tpbench ]]; then
-    cmd=("$tpbench" --nproc "$nproc" train --tp "$tp" --json "$json" "${args[@]}")
+    cmd=("$tpbench" --nproc "$nproc" train --tp "$tp" --json "$json" "${devflags[@]}" "${args[@]}")
   else
-    cmd=(env PYTHON="$python" "$root/bench/torch/run_torch.sh" --nproc "$nproc"
-         "$root/bench/torch/train.py" --tp "$tp" --json "$json" "${args[@]}")
+    local envs=()
+    [[ -z $python ]] || envs=(PYTHON="$python")
+    cmd=(env "${envs[@]}" "$root/bench/torch/run_torch.sh" --nproc "$nproc"
+         "$root/bench/torch/train.py" --tp "$tp" --json "$json" "${devflags[@]}" "${args[@]}")
   fi
   compare_run "$tool" "$round" "$json" "${cmd[@]}"
 }
@@ -80,7 +96,7 @@ for (( r = 1; r <= rounds; r++ )); do
   run_one tpbench "$r"
 done
 
-"$python" - "$tmp" "$rounds" <<'EOF'
+"${python:-python3}" - "$tmp" "$rounds" <<'EOF'
 import json, math, sys
 
 tmp, rounds = sys.argv[1], int(sys.argv[2])
@@ -120,4 +136,9 @@ def loss_text(rs):
         return "-"
     return "%.4f -> %.4f" % (rs[0][1], rs[0][2])
 print("loss first -> last iteration (round 1): tpbench %s   torch %s" % (loss_text(tpb), loss_text(tor)))
+with open("%s/torch.1.json" % tmp) as f:
+    cfg = json.load(f).get("config", {})
+if cfg.get("device") == "cuda":
+    print("torch: %s on %s, TF32 %s, collectives %s" % (cfg.get("dtype"), cfg.get("gpu_name"),
+                                                       cfg.get("tf32"), cfg.get("comm_backend")))
 EOF

@@ -2,7 +2,8 @@
 """Tensor-parallel linear layer in PyTorch: the correct counterpart of `tpbench linear`.
 
 One layer y = x W^T + b (PyTorch layout W[out, in]), MSE loss (mean over all B*out
-elements) against targets, SGD (no momentum) on each rank's own shard, fp32. Two layouts,
+elements) against targets, SGD (no momentum) on each rank's own shard, fp32 (on CUDA true
+fp32: TF32 off, as tpbench). Two layouts,
 named with the seed's words (the field's names in brackets):
 
   row    [Megatron ColumnParallelLinear / PyTorch ColwiseParallel]
@@ -25,8 +26,10 @@ Method (what is timed, and how):
     the updated shard after one SGD step with a serial nn.Linear run on every rank.
   * --warmup untimed iterations, then a barrier, then --iters timed iterations. Each phase
     (forward incl. its collective and the loss, backward incl. its collective, optimizer
-    step + zero_grad) is timed with time.perf_counter, after torch.cuda.synchronize() on
-    GPU. Nothing is printed or allocated for reporting inside the timed loop.
+    step + zero_grad) is timed: on CPU with time.perf_counter at its boundaries; on CUDA
+    with a CUDA event recorded at each boundary (no synchronisation inside the step), each
+    step bracketed by torch.cuda.synchronize() and the events read after the loop. Nothing
+    is printed or allocated for reporting inside the timed loop.
   * Per-rank times are all-gathered to rank 0 afterwards. Per-iteration step time = max
     over ranks of that rank's forward+backward+optimizer; reported: median, p95 (linear
     interpolation between order statistics, as numpy's default), min, max over iterations.
@@ -48,6 +51,9 @@ crash under Python 3.11 before starting any worker; bench/torch/run_torch.sh wor
   bench/torch/run_torch.sh --nproc 2 bench/torch/linear.py --mode both [--verify]
 On current PyTorch:  torchrun --nproc_per_node 2 bench/torch/linear.py --mode both
 Without a launcher it runs as a single rank. Runs on torch 1.13 and later (no newer APIs).
+
+GPUs: --device cuda puts rank r on GPU LOCAL_RANK % GPUs, with NCCL when every rank has its
+own GPU, else gloo on host copies of the tensors (common.py; config.comm_backend says which).
 """
 
 import argparse
@@ -56,7 +62,6 @@ import os
 import re
 import statistics
 import sys
-import time
 
 
 def parse_args(argv=None):
@@ -91,13 +96,14 @@ def parse_args(argv=None):
     return a
 
 
-from common import init_distributed, percentile, prepare_environment, write_json  # noqa: E402
+from common import (StepClock, all_gather, all_reduce, barrier, gather_cpu,  # noqa: E402
+                    init_distributed, percentile, prepare_environment, write_json)
 
 ARGS = parse_args()
 
 
 OPENBLAS_ENV = os.environ.get("OPENBLAS_NUM_THREADS")  # as the launcher left it
-THREADS = prepare_environment(ARGS.threads, "linear.py")  # before `import torch`
+THREADS = prepare_environment(ARGS.threads, "linear.py", ARGS.device)  # before `import torch`
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
@@ -134,7 +140,7 @@ class CopyToTensorParallelRegion(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         grad = grad.contiguous().clone()  # own the buffer we reduce in place
-        dist.all_reduce(grad)
+        all_reduce(grad)
         return grad
 
 
@@ -144,7 +150,7 @@ class ReduceFromTensorParallelRegion(torch.autograd.Function):
     @staticmethod
     def forward(ctx, partial):
         partial = partial.contiguous().clone()
-        dist.all_reduce(partial)
+        all_reduce(partial)
         return partial
 
     @staticmethod
@@ -171,7 +177,7 @@ class GatherFromTensorParallelRegion(torch.autograd.Function):
             local = F.pad(local, (0, width - local.shape[-1]))
         local = local.contiguous()
         parts = [torch.empty_like(local) for _ in sizes]
-        dist.all_gather(parts, local)
+        all_gather(parts, local)
         return torch.cat([p[..., :s] for p, s in zip(parts, sizes)], dim=-1)
 
     @staticmethod
@@ -282,8 +288,8 @@ def verify(mode, a, rank, world, device):
                          x.double().sum().item(), target.double().sum().item()],
                         dtype=torch.float64, device=device)
     lo, hi = sums.clone(), sums.clone()
-    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
-    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    all_reduce(lo, op=dist.ReduceOp.MIN)
+    all_reduce(hi, op=dist.ReduceOp.MAX)
     errs = {"inputs_identical": 0.0 if torch.equal(lo, hi) else float("inf")}
 
     serial = torch.nn.Linear(a.in_features, a.out_features).to(device)
@@ -318,7 +324,7 @@ def verify(mode, a, rank, world, device):
 
     names = sorted(errs)
     t = torch.tensor([errs[n] for n in names], dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    all_reduce(t, op=dist.ReduceOp.MAX)
     return dict(zip(names, t.tolist()))
 
 
@@ -329,37 +335,33 @@ def verify(mode, a, rank, world, device):
 def bench(mode, a, rank, world, device):
     """Returns this rank's (iters, 3) float64 tensor of forward/backward/optimizer seconds."""
     layer, opt = make_layout(mode, a, rank, world, device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    clock = time.perf_counter
-    times = torch.zeros(a.iters, 3, dtype=torch.float64)  # preallocated: no reporting work in the loop
+    clock = StepClock(device, a.iters, 3)  # preallocated: no reporting work in the loop
 
-    def step(record_at):
-        sync()
-        t0 = clock()
+    def step(j):  # j: timed iteration, None in warm-up
+        clock.sync()
+        if j is not None:
+            clock.mark(j, 0)
         _, loss = layer.forward()
-        sync()
-        t1 = clock()
+        if j is not None:
+            clock.mark(j, 1)
         loss.backward()
-        sync()
-        t2 = clock()
+        if j is not None:
+            clock.mark(j, 2)
         opt.step()
         zero_grads(layer, opt)
-        sync()
-        t3 = clock()
-        if record_at is not None:
-            times[record_at, 0] = t1 - t0
-            times[record_at, 1] = t2 - t1
-            times[record_at, 2] = t3 - t2
+        if j is not None:
+            clock.mark(j, 3)
+        clock.sync()
 
-    dist.barrier()
+    barrier()
     for _ in range(a.warmup):
         step(None)
-    sync()
-    dist.barrier()
+    clock.sync()
+    barrier()
     for i in range(a.iters):
         step(i)
-    sync()
-    return times
+    clock.sync()
+    return clock.seconds()
 
 
 def summarize(all_times, a):
@@ -406,10 +408,10 @@ def blas_info():
 
 def main():
     a = ARGS
-    started = init_distributed(a.device, THREADS, "linear.py")
-    if started is None:
+    place = init_distributed(a.device, THREADS, "linear.py")
+    if place is None:
         return 2
-    device, backend = started
+    device = place.device
     rank, world = dist.get_rank(), dist.get_world_size()
     for n in (a.in_features if a.mode in ("column", "both") else world,
               a.out_features if a.mode in ("row", "both") else world):
@@ -422,15 +424,19 @@ def main():
     modes = ["row", "column"] if a.mode == "both" else [a.mode]
     config = {k: getattr(a, k) for k in ("in_features", "out_features", "batch", "iters",
                                          "warmup", "lr", "seed", "mode", "device")}
-    config.update(world_size=world, torch_version=torch.__version__, backend=backend,
+    config.update(world_size=world, torch_version=torch.__version__, backend=place.backend,
                   threads_per_rank=THREADS, openblas_num_threads_env=OPENBLAS_ENV,
-                  blas_info=blas_info())
+                  blas_info=blas_info(), dtype="fp32", comm_backend=place.comm_backend,
+                  gpu_name=place.gpu_name, tf32=place.tf32_text)
     doc = {"schema": "tpbench.torch_linear/1", "config": config, "modes": {}}
     if rank == 0:
         print("tpbench torch linear: B=%d in=%d out=%d ranks=%d device=%s torch %s threads/rank %d "
               "(OPENBLAS_NUM_THREADS=%s)" % (a.batch, a.in_features, a.out_features, world,
                                              a.device, torch.__version__, THREADS,
                                              os.environ.get("OPENBLAS_NUM_THREADS")))
+        if device.type == "cuda":
+            print("device: %s (%s); fp32, TF32 %s; collectives: %s"
+                  % (device, place.gpu_name, place.tf32_text, place.comm_text))
 
     status = 0
     for mode in modes:
@@ -452,13 +458,7 @@ def main():
                 doc["modes"][mode] = entry
                 continue
         times = bench(mode, a, rank, world, device)
-        gathered = [torch.zeros_like(times) for _ in range(world)]
-        if device.type == "cuda":  # NCCL needs device tensors
-            g_dev = [t.to(device) for t in gathered]
-            dist.all_gather(g_dev, times.to(device))
-            gathered = [t.cpu() for t in g_dev]
-        else:
-            dist.all_gather(gathered, times)
+        gathered = gather_cpu(times, device)
         if rank == 0:
             entry["summary"] = summarize(torch.stack(gathered), a)
             print_summary(mode, entry["summary"], world)
@@ -466,7 +466,7 @@ def main():
 
     if rank == 0 and a.json:
         write_json(a.json, doc)
-    dist.barrier()
+    barrier()
     dist.destroy_process_group()
     return status
 

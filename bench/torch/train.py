@@ -56,28 +56,41 @@ Method (what is timed): --iters training iterations; the first --warmup-iters of
 LR warm-up) are run but not timed; the loss of every iteration is reported. Before each
 timed step a barrier (outside its time); then forward (embedding .. loss), backward
 (autograd incl. TP collectives, plus the DP gradient all-reduce), optimizer (clip, AdamW
-step, scheduler step, zero_grad), each phase timed with time.perf_counter after
-torch.cuda.synchronize() on GPU. Nothing is printed inside the loop; times and losses go to
-preallocated tensors. Afterwards every rank's times are gathered to rank 0: per-iteration
-step = max over ranks of forward+backward+optimizer; reported median, p95 (numpy's linear
-interpolation), min, max over timed iterations; phases: each rank's median, then min /
-median / max over ranks. tokens/s = batch * dp * seq / median step. Loss per iteration =
-mean over DP ranks of the global-mean loss (identical across TP).
+step, scheduler step, zero_grad). On CPU each phase is timed with time.perf_counter at its
+boundaries; on CUDA with a CUDA event recorded at each boundary (nothing synchronises
+inside the step), the step bracketed by torch.cuda.synchronize() (after the barrier, and
+after its last event) and the events read after the loop. Nothing is printed inside the
+loop; times and losses go to preallocated tensors and events. Afterwards every rank's
+times are gathered to rank 0: per-iteration step = max over ranks of
+forward+backward+optimizer; reported median, p95 (numpy's linear interpolation), min, max
+over timed iterations; phases: each rank's median, then min / median / max over ranks.
+tokens/s = batch * dp * seq / median step. Loss per iteration = mean over DP ranks of the
+global-mean loss (identical across TP).
 
 Threads: as bench/torch/linear.py, OPENBLAS_NUM_THREADS must be set before torch loads
 (Debian's torch does fp32 matmuls in OpenBLAS, which ignores torch.set_num_threads);
 bench/torch/run_torch.sh exports it; otherwise this script sets it to cores // local ranks.
+
+GPUs (--device cuda): rank r computes on GPU LOCAL_RANK % GPUs; collectives are NCCL's when
+every rank has its own GPU, else gloo's on host copies (common.py; config.comm_backend).
+--dtype fp32 is true fp32 (TF32 off, as tpbench). --dtype bf16 is PyTorch eager's standard
+mixed precision: torch.autocast(device_type="cuda", dtype=torch.bfloat16) around forward
+and loss, so matmuls run in bf16 while the parameters, their gradients and AdamW's state
+stay fp32 (the master weights); autocast keeps softmax, rsqrt, exp/log and the like in
+fp32, and the vocab-parallel cross-entropy takes its logits as .float(), so the loss is
+fp32 (the output GEMM itself returns bf16 under autocast, which are then upcast; tpbench's
+output GEMM writes fp32 logits). TP collectives carry whatever dtype autocast produced.
 
 Launch: bench/torch/run_torch.sh --nproc 2 bench/torch/train.py --tp 2 [--json FILE]
 (without a launcher it runs as one rank). Runs on torch 1.13 and later.
 """
 
 import argparse
+import contextlib
 import math
 import os
 import statistics
 import sys
-import time
 
 
 def parse_args(argv=None):
@@ -101,6 +114,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel size (divides world size)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                   help="fp32, or bf16 (cuda only: torch.autocast bf16 around forward + loss; "
+                   "fp32 master weights, AdamW and loss)")
     p.add_argument("--threads", type=int, default=0,
                    help="threads per rank (torch.set_num_threads); 0 = cores // local ranks")
     p.add_argument("--json", metavar="FILE", default=None, help="write results (rank 0)")
@@ -118,16 +134,19 @@ def parse_args(argv=None):
         p.error("--dim %d must be divisible by --heads %d with an even head dim" % (a.dim, a.heads))
     if a.heads % a.kv_heads:
         p.error("--heads %d must be a multiple of --kv-heads %d" % (a.heads, a.kv_heads))
+    if a.dtype == "bf16" and a.device != "cuda":
+        p.error("--dtype bf16 needs --device cuda (on CPU both tools compute in fp32)")
     return a
 
 
-from common import init_distributed, percentile, prepare_environment, write_json  # noqa: E402
+from common import (StepClock, all_reduce, barrier, gather_cpu, init_distributed,  # noqa: E402
+                    percentile, prepare_environment, write_json)
 
 ARGS = parse_args()
 
 
 OPENBLAS_ENV = os.environ.get("OPENBLAS_NUM_THREADS")  # as the launcher left it
-THREADS = prepare_environment(ARGS.threads, "train.py")  # before `import torch`
+THREADS = prepare_environment(ARGS.threads, "train.py", ARGS.device)  # before `import torch`
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
@@ -173,7 +192,7 @@ class CopyToTP(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         grad = grad.contiguous().clone()
-        dist.all_reduce(grad, group=ctx.group)
+        all_reduce(grad, group=ctx.group)
         return grad, None
 
 
@@ -183,7 +202,7 @@ class ReduceFromTP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, group):
         x = x.contiguous().clone()
-        dist.all_reduce(x, group=group)
+        all_reduce(x, group=group)
         return x
 
     @staticmethod
@@ -201,7 +220,7 @@ class VocabParallelCrossEntropy(torch.autograd.Function):
         n, v_local = logits_local.shape
         row_max = logits_local.max(dim=-1).values
         if group is not None:
-            dist.all_reduce(row_max, op=dist.ReduceOp.MAX, group=group)
+            all_reduce(row_max, op=dist.ReduceOp.MAX, group=group)
         shifted = logits_local - row_max[:, None]                      # (N, V_local)
         exp = shifted.exp()
         local_t = targets - vocab_start
@@ -210,7 +229,7 @@ class VocabParallelCrossEntropy(torch.autograd.Function):
         rows = torch.arange(n, device=logits_local.device)
         sums = torch.stack((exp.sum(dim=-1), shifted[rows, local_t] * mine))  # (2, N)
         if group is not None:
-            dist.all_reduce(sums, group=group)
+            all_reduce(sums, group=group)
         sum_exp, target_logit = sums[0], sums[1]
         loss = (sum_exp.log() - target_logit).mean()
         exp.div_(sum_exp[:, None])                                     # softmax_local, in place
@@ -408,7 +427,7 @@ def dp_average(buckets, mesh):
         return
     for bucket in buckets:
         flat = torch.cat([p.grad.reshape(-1) for p in bucket])
-        dist.all_reduce(flat, group=mesh.dp_group)
+        all_reduce(flat, group=mesh.dp_group)
         flat.div_(mesh.dp_size)
         off = 0
         for p in bucket:
@@ -424,7 +443,7 @@ def clip_grad_norm(sharded, replicated, max_norm, mesh):
     for p in sharded:
         sq = sq + p.grad.pow(2).sum()
     if mesh.tp_size > 1 and sharded:
-        dist.all_reduce(sq, group=mesh.tp_group)
+        all_reduce(sq, group=mesh.tp_group)
     for p in replicated:
         sq = sq + p.grad.pow(2).sum()
     norm = sq.sqrt()
@@ -457,6 +476,13 @@ def make_data(a, mesh, device):
     return torch.stack(out).to(device)
 
 
+def autocast(a):
+    """bf16: autocast around forward + loss; fp32: nothing."""
+    if a.dtype == "bf16":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train(a, mesh, device):
     model = TPTransformer(a, mesh, device)
     named = model.ordered_parameters()
@@ -474,40 +500,43 @@ def train(a, mesh, device):
     buckets = make_buckets(params)
     data = make_data(a, mesh, device)
 
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    clock = time.perf_counter
     n_timed = a.iters - a.warmup_iters
-    times = torch.zeros(n_timed, 3, dtype=torch.float64)
+    clock = StepClock(device, n_timed, 3)
     losses = torch.zeros(a.iters, dtype=torch.float32, device=device)
     norms = torch.zeros(a.iters, dtype=torch.float32, device=device)
 
-    dist.barrier()
+    if device.type == "cuda":  # NCCL sets up a group's communicator at its first collective
+        for group in (mesh.tp_group, mesh.dp_group):
+            all_reduce(torch.zeros(1, device=device), group=group)
+    barrier()
     for i in range(a.iters):
         tokens, targets = data[i, :, :-1], data[i, :, 1:]
-        if i >= a.warmup_iters:
-            sync()
-            dist.barrier()
-        t0 = clock()
-        loss = model(tokens, targets)
-        sync()
-        t1 = clock()
+        j = i - a.warmup_iters  # timed iteration j >= 0
+        if j >= 0:
+            clock.sync()
+            barrier()
+            clock.sync()
+            clock.mark(j, 0)
+        with autocast(a):
+            loss = model(tokens, targets)
+        if j >= 0:
+            clock.mark(j, 1)
         loss.backward()
         dp_average(buckets, mesh)
-        sync()
-        t2 = clock()
+        if j >= 0:
+            clock.mark(j, 2)
         norms[i] = clip_grad_norm(sharded, replicated, a.grad_clip, mesh).detach()
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        sync()
-        t3 = clock()
+        if j >= 0:
+            clock.mark(j, 3)
+            clock.sync()
         losses[i] = loss.detach()
-        if i >= a.warmup_iters:
-            j = i - a.warmup_iters
-            times[j, 0], times[j, 1], times[j, 2] = t1 - t0, t2 - t1, t3 - t2
-    sync()
+    clock.sync()
+    times = clock.seconds()
     if mesh.dp_size > 1:
-        dist.all_reduce(losses, group=mesh.dp_group)
+        all_reduce(losses, group=mesh.dp_group)
         losses.div_(mesh.dp_size)
     n_local = sum(p.numel() for p in params)
     return times, losses.cpu(), norms.cpu(), n_local
@@ -538,10 +567,10 @@ def summarize(all_times, a, dp):
 
 def main():
     a = ARGS
-    started = init_distributed(a.device, THREADS, "train.py")
-    if started is None:
+    place = init_distributed(a.device, THREADS, "train.py")
+    if place is None:
         return 2
-    device, backend = started
+    device = place.device
     try:
         mesh = Mesh(a.tp)
         times, losses, norms, n_local = train(a, mesh, device)
@@ -552,13 +581,7 @@ def main():
         return 2
 
     world = mesh.world
-    gathered = [torch.zeros_like(times) for _ in range(world)]
-    if device.type == "cuda":
-        g_dev = [t.to(device) for t in gathered]
-        dist.all_gather(g_dev, times.to(device))
-        gathered = [t.cpu() for t in g_dev]
-    else:
-        dist.all_gather(gathered, times)
+    gathered = gather_cpu(times, device)
 
     status = 0
     if mesh.rank == 0:
@@ -567,14 +590,21 @@ def main():
                                              "seq", "batch", "iters", "warmup_iters", "lr",
                                              "weight_decay", "grad_clip", "seed", "tp", "device")}
         config.update(dp=mesh.dp_size, world_size=world, timed_iters=a.iters - a.warmup_iters,
-                      params=full_param_count(a), params_local_rank0=n_local, torch_version=torch.__version__, backend=backend,
-                      threads_per_rank=THREADS, openblas_num_threads_env=OPENBLAS_ENV)
+                      params=full_param_count(a), params_local_rank0=n_local, torch_version=torch.__version__, backend=place.backend,
+                      threads_per_rank=THREADS, openblas_num_threads_env=OPENBLAS_ENV,
+                      dtype=a.dtype, comm_backend=place.comm_backend, gpu_name=place.gpu_name,
+                      tf32=place.tf32_text)
         ls = losses.tolist()
         print("tpbench torch train: dim %d layers %d heads %d kv %d ffn %d vocab %d seq %d batch %d/dp-rank; "
               "world %d = dp %d x tp %d; %s; torch %s; threads/rank %d; %d params (%d on rank 0)"
               % (a.dim, a.layers, a.heads, a.kv_heads, a.ffn_hidden, a.vocab, a.seq, a.batch, world,
                  mesh.dp_size, mesh.tp_size, a.device, torch.__version__, THREADS,
                  full_param_count(a), n_local))
+        if device.type == "cuda":
+            print("device: %s (%s); %s; TF32 %s; collectives: %s"
+                  % (device, place.gpu_name,
+                     "bf16 autocast over forward + loss, fp32 master weights, AdamW and loss"
+                     if a.dtype == "bf16" else "fp32", place.tf32_text, place.comm_text))
         print("iter  loss        grad-norm  (first %d untimed)" % a.warmup_iters)
         for i, (lv, nv) in enumerate(zip(ls, norms.tolist())):
             print("%4d  %.6f  %.4f" % (i, lv, nv))
@@ -591,7 +621,7 @@ def main():
         if a.json:
             write_json(a.json, {"schema": "tpbench.torch_train/1", "config": config, "summary": s,
                                 "losses": ls, "grad_norms": norms.tolist()})
-    dist.barrier()
+    barrier()
     dist.destroy_process_group()
     return status
 

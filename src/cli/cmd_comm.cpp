@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cli/command.h"
+#include "device/device.h"
 #include "comm/device_mesh.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "commbench/bench_op.h"
@@ -56,6 +57,7 @@ class CommCommand final : public Command {
     sub.add_flag("--per-rank", c_.per_rank,
                  "also print each rank's median time split into wait (for the last rank of its "
                  "group) and transfer");
+    add_device_flags(sub, c_.device);
     sub.add_option("--json", json_, "write results (config, machine, every row, fits) here");
     sub.add_option("--profile-out", profile_out_,
                    "write the machine's cost profile (alpha-beta per op) here, for predictions");
@@ -63,9 +65,12 @@ class CommCommand final : public Command {
 
   void validate(int world_size) const override { validate_comm_config(config(), world_size); }
 
+  bool on_cuda() const override { return c_.device == "cuda"; }
+
   int run(RunContext& ctx) override {
     const CommBenchConfig c = config();
     Communicator& world = ctx.world;
+    world.set_synchronous(true);  // GPU: a call returns once its data moved (before the split)
     const GroupLayout layout = comm_group_layout(c, world.size());
     std::optional<DeviceMesh> mesh;
     Communicator* group = &world;
@@ -75,6 +80,7 @@ class CommCommand final : public Command {
     }
     if (ctx.is_root()) {
       fmt::print("{}", format_comm_header(c, layout, world.size()));
+      if (on_cuda()) fmt::print("# device buffers on {}; collectives: {}\n", device::cuda_device_description(), ctx.comm_path);
       std::fflush(stdout);
     }
     std::vector<OpResult> results;

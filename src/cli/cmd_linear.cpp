@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "cli/command.h"
+#include "device/device.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "linear/linear_report.h"
 #include "profile/trace_files.h"
@@ -46,6 +47,7 @@ class LinearCommand final : public Command {
     sub.add_option("--warmup", c_.warmup, "warm-up iterations (not timed)")->capture_default_str();
     sub.add_option("--lr", c_.lr, "SGD learning rate")->capture_default_str();
     sub.add_option("--seed", c_.seed, "seed of weights, inputs and targets")->capture_default_str();
+    add_device_flags(sub, c_.device);
     sub.add_flag("--verify", verify_,
                  "check one step against the serial layer (exit 1 beyond 1e-5 relative)");
     sub.add_flag("--profile", profile_,
@@ -60,9 +62,12 @@ class LinearCommand final : public Command {
     validate_linear_config(c, world_size);
   }
 
+  bool on_cuda() const override { return c_.device == "cuda"; }
+
   int run(RunContext& ctx) override {
     const LinearConfig c = config();
     Communicator& world = ctx.world;
+    world.set_synchronous(true);  // GPU: each collective's record bounds its transfer
     std::vector<LinearRun> runs;
     std::vector<LinearSummary> summaries;
     std::vector<std::optional<LinearVerify>> verifies;
@@ -82,6 +87,7 @@ class LinearCommand final : public Command {
     if (!ctx.is_root()) return ok ? 0 : 1;
 
     fmt::print("{}\n", format_linear_header(c, world.size()));
+    if (on_cuda()) fmt::print("device: {}; collectives: {}\n\n", device::cuda_device_description(), ctx.comm_path);
     for (size_t k = 0; k < runs.size(); ++k)
       if (verifies[k]) fmt::print("{}", format_linear_verify(runs[k].mode, *verifies[k], kVerifyTolerance));
     if (verify_) fmt::print("\n");

@@ -19,7 +19,9 @@ class MeshCommand final : public Command {
   void add_flags(CLI::App& sub) override {
     sub.add_option("--tp", tp_, "tensor-parallel size (must divide the number of ranks)")
         ->capture_default_str();
+    add_device_flags(sub, device_);
   }
+  bool on_cuda() const override { return device_ == "cuda"; }
   void validate(int world_size) const override { validate_mesh(world_size, tp_); }
 
   int run(RunContext& ctx) override {
@@ -27,6 +29,7 @@ class MeshCommand final : public Command {
     const std::string report = mesh.gather_report();
     if (ctx.is_root()) {
       fmt::print("{}", report);
+      if (on_cuda()) fmt::print("collectives: {}\n", ctx.comm_path);
       std::fflush(stdout);
     }
     return 0;
@@ -34,6 +37,7 @@ class MeshCommand final : public Command {
 
  private:
   int tp_ = 1;
+  std::string device_ = "cpu";
 };
 
 }  // namespace

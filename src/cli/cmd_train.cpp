@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "cli/command.h"
+#include "device/device.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "profile/trace_files.h"
 #include "report/atomic_file.h"
@@ -70,6 +71,10 @@ class TrainCommand final : public Command {
     sub.add_option("--bucket-mb", c_.bucket_mb, "gradient bucket size for the DP all-reduce")->capture_default_str();
     sub.add_option("--log-every", c_.log_every, "print a progress line every k iterations")->capture_default_str();
     sub.add_flag("--profile", c_.profile, "write per-rank and merged Chrome/Perfetto traces into the run directory");
+    add_device_flags(sub, c_.device, &c_.dtype);
+    sub.add_flag("--async-comm", async_comm_,
+                 "cuda: let NCCL collectives run behind the host (overlap; their recorded times are "
+                 "then enqueue times, not transfers)");
     sub.add_flag("--dry-run", dry_run_, "print parameter count, per-rank shards and FLOPs per step, and exit");
     sub.add_option("--out", out_, "root of run directories: OUT/RUN-NAME/YYYY-MM-DD-HHMMSS/")->capture_default_str();
     sub.add_option("--run-name", run_name_, "run name")->capture_default_str();
@@ -83,6 +88,8 @@ class TrainCommand final : public Command {
     open_token_source(c.data, c.model.vocab, c.model.seq);
   }
 
+  bool on_cuda() const override { return c_.device == "cuda"; }
+
   int run(RunContext& ctx) override {
     const TrainConfig c = config();
     Communicator& world = ctx.world;
@@ -91,12 +98,17 @@ class TrainCommand final : public Command {
       if (ctx.is_root()) fmt::print("{}", format_dry_run(c, planned_world(world.size())));
       return 0;
     }
+    world.set_synchronous(!async_comm_);  // before the split: the mesh's groups inherit it
     DeviceMesh mesh(world, c.tp);
     const std::string mesh_report = mesh.gather_report();
     const std::string dir = run_directory(world);
     const auto source = open_token_source(c.data, c.model.vocab, c.model.seq);
     if (ctx.is_root()) {
-      fmt::print("{}{}\n", mesh_report, format_train_header(c, world.size(), dp_size, source->describe()));
+      fmt::print("{}{}", mesh_report, format_train_header(c, world.size(), dp_size, source->describe()));
+      if (on_cuda())
+        fmt::print("device: {}, {} compute; collectives: {}{}\n", device::cuda_device_description(), c.dtype,
+                   ctx.comm_path, async_comm_ ? " (async: comm times are enqueue times)" : "");
+      fmt::print("\n");
       std::fflush(stdout);
     }
     const auto t_start = std::chrono::steady_clock::now();
@@ -185,6 +197,7 @@ class TrainCommand final : public Command {
           seq_ = kUnset, batch_ = kUnset, lr_warmup_ = -1;
   float lr_ = 0;
   bool dry_run_ = false;
+  bool async_comm_ = false;
   std::string prefetch_ = "on";
   std::string recompute_ = "none";
   std::string out_ = "outputs";

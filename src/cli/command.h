@@ -18,8 +18,13 @@ class Communicator;
 
 struct RunContext {
   Communicator& world;
+  // How collectives move data ("MPI (host memory)", "NCCL (one GPU per rank, ...)", ...).
+  std::string comm_path;
   bool is_root() const;
 };
+
+// --device cpu|cuda (and, when dtype is given, --dtype fp32|bf16) on a subcommand.
+void add_device_flags(CLI::App& sub, std::string& device, std::string* dtype = nullptr);
 
 class Command {
  public:
@@ -31,6 +36,9 @@ class Command {
   virtual void validate(int world_size) const {}
   // Returns the process exit status.
   virtual int run(RunContext& ctx) = 0;
+  // Whether this run computes on GPUs (--device cuda): main() then selects each rank's GPU
+  // and builds the world communicator for it (NCCL, or MPI with host staging).
+  virtual bool on_cuda() const { return false; }
   // Commands that start other programs instead of being ranks (sweep, report) return
   // false: main() then never starts MPI nor launches ranks for them, and calls run_local().
   virtual bool uses_mpi() const { return true; }

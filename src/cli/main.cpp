@@ -10,6 +10,8 @@
 #include "cli/command.h"
 #include "cli/launcher.h"
 #include "comm/mpi/mpi_communicator.h"
+#include "comm/world.h"
+#include "device/device.h"
 
 namespace {
 
@@ -82,6 +84,10 @@ int main(int argc, char** argv) {
     if (env.under_launcher && nproc > 0 && nproc != env.world_size)
       tpb::usage_error("--nproc {} but the launcher started {} ranks", nproc, env.world_size);
     chosen->validate(world_size);
+    if (chosen->on_cuda()) {  // before any rank starts: no GPU is one clear error, not N
+      std::string why;
+      if (tpb::device::cuda_device_count(&why) == 0) tpb::usage_error("--device cuda: no CUDA device ({})", why);
+    }
   } catch (const tpb::Error& e) {
     if (print_errors) fmt::print(stderr, "tpbench {}: error: {}\n", chosen->name(), e.what());
     return kUsageExit;
@@ -126,9 +132,9 @@ int main(int argc, char** argv) {
   tpb::MpiRuntime mpi(&argc, &argv);
   int rank = 0;
   try {
-    auto world = tpb::MpiCommunicator::world();
-    rank = world->rank();
-    tpb::RunContext ctx{*world};
+    tpb::World world = tpb::make_world(chosen->on_cuda());
+    rank = world.comm->rank();
+    tpb::RunContext ctx{*world.comm, world.path};
     const int status = chosen->run(ctx);
     std::fflush(stdout);
     return status;

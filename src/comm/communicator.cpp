@@ -56,7 +56,7 @@ void Communicator::all_reduce(const void* send, void* recv, size_t count, DType 
   check_fits_int(count, "all_reduce");
   check_buffer(send, count, "all_reduce", "send");
   check_buffer(recv, count, "all_reduce", "recv");
-  const int64_t t0 = now_ns();
+  const int64_t t0 = call_start();
   do_all_reduce(send, recv, count, dtype, op);
   record(CommOp::all_reduce, count * dtype_size(dtype), t0);
 }
@@ -65,7 +65,7 @@ void Communicator::all_gather(const void* send, void* recv, size_t send_count, D
   check_fits_int(send_count * static_cast<size_t>(size()), "all_gather");
   check_buffer(send, send_count, "all_gather", "send");
   check_buffer(recv, send_count, "all_gather", "recv");
-  const int64_t t0 = now_ns();
+  const int64_t t0 = call_start();
   do_all_gather(send, recv, send_count, dtype);
   record(CommOp::all_gather, send_count * static_cast<size_t>(size()) * dtype_size(dtype), t0);
 }
@@ -76,7 +76,7 @@ void Communicator::all_gather_v(const void* send, void* recv, std::span<const in
   const size_t total = static_cast<size_t>(std::accumulate(counts.begin(), counts.end(), int64_t{0}));
   check_buffer(send, static_cast<size_t>(counts[static_cast<size_t>(rank())]), "all_gather_v", "send");
   check_buffer(recv, total, "all_gather_v", "recv");
-  const int64_t t0 = now_ns();
+  const int64_t t0 = call_start();
   do_all_gather_v(send, recv, counts, dtype);
   record(CommOp::all_gather_v, total * dtype_size(dtype), t0);
 }
@@ -86,7 +86,7 @@ void Communicator::reduce_scatter(const void* send, void* recv, size_t recv_coun
   check_fits_int(recv_count * static_cast<size_t>(size()), "reduce_scatter");
   check_buffer(send, recv_count, "reduce_scatter", "send");
   check_buffer(recv, recv_count, "reduce_scatter", "recv");
-  const int64_t t0 = now_ns();
+  const int64_t t0 = call_start();
   do_reduce_scatter(send, recv, recv_count, dtype, op);
   record(CommOp::reduce_scatter, recv_count * static_cast<size_t>(size()) * dtype_size(dtype), t0);
 }
@@ -97,7 +97,7 @@ void Communicator::reduce_scatter_v(const void* send, void* recv, std::span<cons
   const size_t total = static_cast<size_t>(std::accumulate(counts.begin(), counts.end(), int64_t{0}));
   check_buffer(send, total, "reduce_scatter_v", "send");
   check_buffer(recv, static_cast<size_t>(counts[static_cast<size_t>(rank())]), "reduce_scatter_v", "recv");
-  const int64_t t0 = now_ns();
+  const int64_t t0 = call_start();
   do_reduce_scatter_v(send, recv, counts, dtype, op);
   record(CommOp::reduce_scatter_v, total * dtype_size(dtype), t0);
 }
@@ -107,7 +107,7 @@ void Communicator::broadcast(void* buf, size_t count, DType dtype, int root) {
   check_buffer(buf, count, "broadcast", "data");
   TPB_CHECK(root >= 0 && root < size(), "broadcast: root {} outside a group of {} ranks", root,
             size());
-  const int64_t t0 = now_ns();
+  const int64_t t0 = call_start();
   do_broadcast(buf, count, dtype, root);
   record(CommOp::broadcast, count * dtype_size(dtype), t0);
 }
@@ -117,13 +117,13 @@ void Communicator::all_to_all(const void* send, void* recv, size_t count_per_pee
   check_fits_int(total, "all_to_all");
   check_buffer(send, total, "all_to_all", "send");
   check_buffer(recv, total, "all_to_all", "recv");
-  const int64_t t0 = now_ns();
+  const int64_t t0 = call_start();
   do_all_to_all(send, recv, count_per_peer, dtype);
   record(CommOp::all_to_all, total * dtype_size(dtype), t0);
 }
 
 void Communicator::barrier() {
-  const int64_t t0 = now_ns();
+  const int64_t t0 = call_start();
   do_barrier();
   record(CommOp::barrier, 0, t0);
 }
@@ -152,9 +152,16 @@ void Communicator::broadcast(std::span<float> data, int root) {
   broadcast(data.data(), data.size(), DType::f32, root);
 }
 
+int64_t Communicator::call_start() {
+  if (synchronous_) wait_for_inputs();
+  return now_ns();
+}
+
 std::unique_ptr<Communicator> Communicator::split(int color, int key, const std::string& name) {
   TPB_CHECK(color >= 0, "split: color {} must be >= 0", color);
-  return do_split(color, key, name);
+  std::unique_ptr<Communicator> child = do_split(color, key, name);
+  child->synchronous_ = synchronous_;
+  return child;
 }
 
 }  // namespace tpb

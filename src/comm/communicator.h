@@ -46,6 +46,12 @@ class Communicator {
   // Whether two threads may call collectives at once (on different communicators), as an
   // overlapped gradient reduction does.
   virtual bool concurrent_calls_ok() const { return false; }
+  // Whether every call returns only once its data has moved, so the CommRecord's start and
+  // end bound the transfer. MPI calls always do. A GPU backend (NCCL) queues its collective
+  // on a stream and returns at once unless this is on; benchmarks that time each call turn
+  // it on (children of split() inherit it).
+  void set_synchronous(bool on) { synchronous_ = on; }
+  bool synchronous() const { return synchronous_; }
   // Short name of the group ("world", "tp", "dp") and its id in the log.
   const std::string& name() const { return log_->group(group_id_).name; }
   int32_t group_id() const { return group_id_; }
@@ -96,13 +102,18 @@ class Communicator {
                              DType dtype) = 0;
   virtual void do_barrier() = 0;
   virtual std::unique_ptr<Communicator> do_split(int color, int key, const std::string& name) = 0;
+  // Synchronous mode, before a call's start is stamped: wait until its inputs exist (a GPU
+  // backend waits for the work queued before it), so the record starts at the data.
+  virtual void wait_for_inputs() {}
 
  private:
   void check_counts(std::span<const int64_t> counts, const char* op) const;
   void record(CommOp op, size_t bytes, int64_t start_ns);
+  int64_t call_start();
 
   std::shared_ptr<CommLog> log_;
   int32_t group_id_ = -1;
+  bool synchronous_ = false;
 };
 
 }  // namespace tpb

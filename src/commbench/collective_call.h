@@ -20,11 +20,29 @@
 
 namespace tpb {
 
-// Two byte buffers of `count` elements each, reused across sizes.
+// Two byte buffers of `count` elements each, reused across sizes: in host memory, and with
+// on_device also in GPU memory (what the collectives then use; the host pair is where check
+// values are written and read, moved by upload() and download()).
 struct BenchBuffers {
+  bool on_device = false;
   std::vector<std::byte> send;
   std::vector<std::byte> recv;
   void resize(size_t count, DType dtype);
+  // The pair the collectives use: device memory with on_device, else the host vectors.
+  std::byte* call_send();
+  std::byte* call_recv();
+  void upload();    // host pair -> device pair (nothing without on_device)
+  void download();  // device pair -> host pair (nothing without on_device)
+  BenchBuffers() = default;
+  BenchBuffers(const BenchBuffers&) = delete;
+  BenchBuffers& operator=(const BenchBuffers&) = delete;
+  ~BenchBuffers();
+
+ private:
+  void release_device();
+  std::byte* dsend_ = nullptr;
+  std::byte* drecv_ = nullptr;
+  size_t device_bytes_ = 0;
 };
 
 struct CollectiveCall {
@@ -40,9 +58,11 @@ struct CollectiveCall {
   size_t input_count = 0;      // elements at `input`
 };
 
-// The call for `op` on `count` elements of `group`, using `buffers` (already sized).
+// The call for `op` on `count` elements of `group`, using `buffers` (already sized): the
+// pair the collectives use, or with `host_view` the host pair at the same offsets (where
+// fill_check_values and count_wrong work).
 CollectiveCall make_call(CommOp op, DType dtype, size_t count, bool in_place, int root,
-                         const Communicator& group, BenchBuffers& buffers);
+                         const Communicator& group, BenchBuffers& buffers, bool host_view = false);
 
 // Makes the call on `group` (records it in the CommLog like every Communicator call).
 void issue(Communicator& group, const CollectiveCall& call);

@@ -25,6 +25,7 @@ struct CommBenchConfig {
   std::optional<int> tp;     // unset: the whole world is one group; T: the mesh's groups
   std::string group = "tp";  // with tp: "tp" or "dp"
   bool per_rank = false;
+  std::string device = "cpu";  // cpu | cuda: where the buffers live
 };
 
 // The groups the benchmark runs on, all at once: their name, size and members (world ranks).

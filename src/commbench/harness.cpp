@@ -9,6 +9,7 @@
 #include "commbench/check_values.h"
 #include "commbench/collective_call.h"
 #include "commbench/sizes.h"
+#include "device/device.h"
 #include "report/stats.h"
 
 namespace tpb {
@@ -22,24 +23,31 @@ struct LocalVariant {
   std::vector<CommRecord> timed;  // the CommLog records of the timed calls
 };
 
-LocalVariant run_variant(const CollectiveCall& call, const CommBenchConfig& c, Communicator& world,
-                         Communicator& group) {
+// `call` uses the collectives' buffers, `host` the host view of the same offsets (the same
+// call without --device cuda).
+LocalVariant run_variant(const CollectiveCall& call, const CollectiveCall& host, BenchBuffers& buffers,
+                         const CommBenchConfig& c, Communicator& world, Communicator& group) {
   LocalVariant v;
-  fill_check_values(call, group.rank(), group.size());
+  fill_check_values(host, group.rank(), group.size());
+  buffers.upload();
   for (int i = 0; i < c.warmup; ++i) issue(group, call);
   world.barrier();
   const size_t first = world.log().records().size();
+  device::synchronize();
   const int64_t t0 = now_ns();
   for (int i = 0; i < c.iters; ++i) issue(group, call);
+  device::synchronize();
   const int64_t t1 = now_ns();
   v.block_s = seconds_between(t0, t1) / c.iters;
   v.timed = world.log().since(first);
   TPB_CHECK(v.timed.size() == static_cast<size_t>(c.iters),
             "{}: {} records for {} timed calls", comm_op_name(call.op), v.timed.size(), c.iters);
   if (c.check > 0) {
-    fill_check_values(call, group.rank(), group.size());
+    fill_check_values(host, group.rank(), group.size());
+    buffers.upload();
     issue(group, call);
-    v.wrong = count_wrong(call, group.rank(), group.size());
+    buffers.download();
+    v.wrong = count_wrong(host, group.rank(), group.size());
   }
   return v;
 }
@@ -66,9 +74,11 @@ SizeResult run_size(CommOp op, size_t bytes, const CommBenchConfig& c, const Gro
   s.bytes = s.count * dtype_size(c.dtype);
   buffers.resize(s.count, c.dtype);
   const LocalVariant oop =
-      run_variant(make_call(op, c.dtype, s.count, false, c.root, group, buffers), c, world, group);
+      run_variant(make_call(op, c.dtype, s.count, false, c.root, group, buffers),
+                  make_call(op, c.dtype, s.count, false, c.root, group, buffers, true), buffers, c, world, group);
   const LocalVariant ip =
-      run_variant(make_call(op, c.dtype, s.count, true, c.root, group, buffers), c, world, group);
+      run_variant(make_call(op, c.dtype, s.count, true, c.root, group, buffers),
+                  make_call(op, c.dtype, s.count, true, c.root, group, buffers, true), buffers, c, world, group);
 
   std::vector<double> mine = {oop.block_s, ip.block_s, static_cast<double>(oop.wrong),
                               static_cast<double>(ip.wrong)};
@@ -115,6 +125,7 @@ OpResult run_comm_op(CommOp op, const CommBenchConfig& c, const GroupLayout& lay
   OpResult r;
   r.op = op;
   BenchBuffers buffers;
+  buffers.on_device = c.device == "cuda";
   for (size_t bytes : sweep_sizes(c.min_bytes, c.max_bytes, static_cast<size_t>(c.step_factor)))
     r.sizes.push_back(run_size(op, bytes, c, layout, world, group, buffers));
   return r;

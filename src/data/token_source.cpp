@@ -64,9 +64,11 @@ void get_batch(const TokenSource& source, int64_t step, int64_t row_begin, Tenso
     source.get_batch(step, row_begin, tokens.dim(0), tokens.dim(1), tokens.i32(), targets.i32());
     return;
   }
-  // Device tensors: read on the host, then copy over.
-  Tensor host_tokens = Tensor::empty(tokens.shape(), MemCategory::other, DType::i32);
-  Tensor host_targets = Tensor::empty(targets.shape(), MemCategory::other, DType::i32);
+  // Device tensors: read on the host, then copy over (host buffers of their own allocator:
+  // a transient, not the rank's memory).
+  TrackingAllocator scratch;
+  Tensor host_tokens = Tensor::empty(tokens.shape(), MemCategory::other, DType::i32, scratch);
+  Tensor host_targets = Tensor::empty(targets.shape(), MemCategory::other, DType::i32, scratch);
   source.get_batch(step, row_begin, tokens.dim(0), tokens.dim(1), host_tokens.i32(), host_targets.i32());
   tokens.copy_from(host_tokens);
   targets.copy_from(host_targets);

@@ -9,6 +9,7 @@
 #include "kernels/ops.h"
 #include "parallel/conjugate.h"
 #include "parallel/linear.h"
+#include "profile/step_clock.h"
 #include "report/stats.h"
 
 namespace tpb {
@@ -28,6 +29,7 @@ void validate_linear_config(const LinearConfig& c, int world_size) {
   if (c.iters <= 0) usage_error("--iters must be > 0, got {}", c.iters);
   if (c.warmup < 0) usage_error("--warmup must be >= 0, got {}", c.warmup);
   if (!(c.lr > 0) || !std::isfinite(c.lr)) usage_error("--lr must be a positive number, got {}", c.lr);
+  if (c.device != "cpu" && c.device != "cuda") usage_error("--device {} is not one of cpu|cuda", c.device);
   for (LinearMode m : c.modes) {
     // Every rank needs at least one feature of the split dimension.
     const int64_t split = m == LinearMode::row ? c.out_features : c.in_features;
@@ -63,6 +65,18 @@ FullProblem make_full_problem(const LinearConfig& c) {
   return p;
 }
 
+Device device_of(const LinearConfig& c) { return c.device == "cuda" ? Device::cuda : Device::cpu; }
+
+// The same problem on the run's device (drawn on the host, so every device sees the same).
+FullProblem on_device(const FullProblem& p, Device d) {
+  if (d == Device::cpu) return p;
+  return {p.weight.to(d, MemCategory::other), p.bias.to(d, MemCategory::other),
+          p.x.to(d, MemCategory::activations), p.target.to(d, MemCategory::activations)};
+}
+
+// A host copy to read element by element (the tensor itself when already there).
+Tensor on_host(const Tensor& t) { return t.device() == Device::cpu ? t : t.to(Device::cpu, MemCategory::other); }
+
 // One rank's layer, buffers and step, for either mode. Buffers are allocated once, so the
 // timed loop allocates nothing.
 class ShardedLinearStep {
@@ -70,19 +84,21 @@ class ShardedLinearStep {
   ShardedLinearStep(LinearMode mode, const LinearConfig& c, const FullProblem& p, Communicator& tp)
       : mode_(mode), c_(c), tp_(tp), x_(p.x), target_(p.target) {
     const auto act = MemCategory::activations;
-    y_ = Tensor::empty({c.batch, c.out_features}, act);
-    dy_ = Tensor::empty({c.batch, c.out_features}, act);
+    TrackingAllocator& alloc = default_allocator(p.x.device());
+    const auto empty = [&](Shape s, MemCategory cat) { return Tensor::empty(s, cat, DType::f32, alloc); };
+    y_ = empty({c.batch, c.out_features}, act);
+    dy_ = empty({c.batch, c.out_features}, act);
     if (mode == LinearMode::row) {
       col_ = column_parallel_linear_init(p.weight, p.bias, tp.rank(), tp.size());
       out_sizes_ = split_sizes(c.out_features, tp.size());
-      y_local_ = Tensor::empty({c.batch, col_.out_shard.size}, act);
-      dy_local_ = Tensor::empty({c.batch, col_.out_shard.size}, act);
-      staging_ = Tensor::empty({c.batch * c.out_features}, MemCategory::comm_buffers);
-      dx_ = Tensor::empty({c.batch, c.in_features}, act);
+      y_local_ = empty({c.batch, col_.out_shard.size}, act);
+      dy_local_ = empty({c.batch, col_.out_shard.size}, act);
+      staging_ = empty({c.batch * c.out_features}, MemCategory::comm_buffers);
+      dx_ = empty({c.batch, c.in_features}, act);
     } else {
       row_ = row_parallel_linear_init(p.weight, p.bias, tp.rank(), tp.size());
-      x_local_ = Tensor::empty({c.batch, row_.in_shard.size}, act);
-      dx_ = Tensor::empty({c.batch, row_.in_shard.size}, act);
+      x_local_ = empty({c.batch, row_.in_shard.size}, act);
+      dx_ = empty({c.batch, row_.in_shard.size}, act);
     }
   }
 
@@ -166,6 +182,8 @@ class ShardedLinearStep {
   double loss_ = 0;
 };
 
+// StepClock marks of a step.
+enum Mark { kStart, kForwardEnd, kBackwardEnd, kEnd, kMarks };
 struct IterStamps {
   int64_t start, forward_end, backward_end, end;
 };
@@ -173,8 +191,18 @@ struct IterStamps {
 }  // namespace
 
 LinearRun run_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& world, bool profile) {
-  const FullProblem problem = make_full_problem(c);
+  const Device device = device_of(c);
+  const FullProblem problem = on_device(make_full_problem(c), device);
   ShardedLinearStep step(mode, c, problem, world);
+  StepClock clock(device == Device::cuda, kMarks), floor_clock(device == Device::cuda, 2);
+  // Seconds of step.compute_only() on this rank (queued work drained first on a GPU).
+  const auto time_floor = [&] {
+    floor_clock.start();
+    step.compute_only();
+    floor_clock.mark(1);
+    const std::vector<int64_t> t = floor_clock.resolve();
+    return seconds_between(t[0], t[1]);
+  };
   LinearRun run;
   run.mode = mode;
   TraceBuffer* trace = profile ? &run.trace : nullptr;
@@ -188,37 +216,34 @@ LinearRun run_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& 
   std::vector<double> floor_alone, floor_concurrent;
   const size_t first_record = world.log().records().size();
   for (int i = 0; i < c.iters; ++i) {
+    device::synchronize();  // a GPU's queue drained: outside the step's time
     world.barrier();  // every step starts together; the barrier is outside the step's time
     // ---- timed step: no I/O, no allocation, no synchronisation beyond the layer's own ----
-    IterStamps& s = stamps[static_cast<size_t>(i)];
-    s.start = now_ns();
+    clock.start();
     {
       ScopedSpan span(trace, "forward", "user_annotation");
       step.forward(trace);
     }
-    s.forward_end = now_ns();
+    clock.mark(kForwardEnd);
     {
       ScopedSpan span(trace, "backward", "user_annotation");
       step.backward(trace);
     }
-    s.backward_end = now_ns();
+    clock.mark(kBackwardEnd);
     {
       ScopedSpan span(trace, "optimizer", "user_annotation");
       step.optimizer();
     }
-    s.end = now_ns();
+    clock.mark(kEnd);
+    const std::vector<int64_t> t = clock.resolve();
+    IterStamps& s = stamps[static_cast<size_t>(i)];
+    s = {t[kStart], t[kForwardEnd], t[kBackwardEnd], t[kEnd]};
     if (trace) trace->add({"ProfilerStep", "user_annotation", s.start, s.end, i});
     // ---- end of timed step; the floors, interleaved so they see the same machine ----
     world.barrier();
-    int64_t t0 = now_ns();
-    step.compute_only();
-    double mine = seconds_between(t0, now_ns()), slowest = 0;
+    double mine = time_floor(), slowest = 0;
     world.barrier();
-    if (world.rank() == 0) {
-      t0 = now_ns();
-      step.compute_only();
-      floor_alone.push_back(seconds_between(t0, now_ns()));
-    }
+    if (world.rank() == 0) floor_alone.push_back(time_floor());
     world.all_reduce(&mine, &slowest, 1, DType::f64, ReduceOp::max);
     floor_concurrent.push_back(slowest);
   }
@@ -321,15 +346,17 @@ uint64_t fnv1a(const Tensor& t, uint64_t h) {
 }  // namespace
 
 LinearVerify verify_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& world) {
-  const FullProblem p = make_full_problem(c);
-  ShardedLinearStep step(mode, c, p, world);
-  const Tensor w_before = step.weight().clone(MemCategory::other);
-  const Tensor b_before = step.bias().clone(MemCategory::other);
+  const FullProblem p = make_full_problem(c);  // host: the serial reference runs on the CPU
+  ShardedLinearStep step(mode, c, on_device(p, device_of(c)), world);
+  const Tensor w_before = on_host(step.weight().clone(MemCategory::other));
+  const Tensor b_before = on_host(step.bias().clone(MemCategory::other));
   step.forward(nullptr);
   step.backward(nullptr);
-  const Tensor dw = step.dweight().clone(MemCategory::other);
-  const Tensor db = step.dbias().clone(MemCategory::other);
+  const Tensor dw = on_host(step.dweight().clone(MemCategory::other));
+  const Tensor db = on_host(step.dbias().clone(MemCategory::other));
   step.optimizer();
+  const Tensor y_step = on_host(step.y()), dx_step = on_host(step.dx());
+  const Tensor w_step = on_host(step.weight()), b_step = on_host(step.bias());
 
   // The serial layer, whole, on this rank.
   const auto o = MemCategory::other;
@@ -355,12 +382,12 @@ LinearVerify verify_linear_mode(LinearMode mode, const LinearConfig& c, Communic
   Tensor db_ref_part = db_ref.narrow0(out.offset, out.size);
   Tensor b_after_part = b_after.narrow0(out.offset, out.size);
   const std::pair<double, double> cmp[] = {
-      compare_block(step.y(), y, 0),
+      compare_block(y_step, y, 0),
       compare_block(dw, dw_ref_rows, in.offset),
       compare_block(db.view({1, db.numel()}), db_ref_part.view({1, out.size}), 0),
-      compare_block(step.dx(), dx_ref, in.offset),
-      compare_block(step.weight(), w_after_rows, in.offset),
-      compare_block(step.bias().view({1, out.size}), b_after_part.view({1, out.size}), 0),
+      compare_block(dx_step, dx_ref, in.offset),
+      compare_block(w_step, w_after_rows, in.offset),
+      compare_block(b_step.view({1, out.size}), b_after_part.view({1, out.size}), 0),
   };
   const char* names[] = {"output", "dW", "db", "dX", "W after step", "b after step"};
   constexpr int kN = 6;
@@ -368,8 +395,8 @@ LinearVerify verify_linear_mode(LinearMode mode, const LinearConfig& c, Communic
   // count of weights the step left unchanged.
   Tensor w_ref_rows = p.weight.narrow0(out.offset, out.size);
   Tensor b_ref_part = p.bias.narrow0(out.offset, out.size);
-  const auto w_unmoved = count_unmoved(w_before, step.weight(), w_ref_rows, w_after_rows, in.offset);
-  const auto b_unmoved = count_unmoved(b_before.view({1, out.size}), step.bias().view({1, out.size}),
+  const auto w_unmoved = count_unmoved(w_before, w_step, w_ref_rows, w_after_rows, in.offset);
+  const auto b_unmoved = count_unmoved(b_before.view({1, out.size}), b_step.view({1, out.size}),
                                        b_ref_part.view({1, out.size}), b_after_part.view({1, out.size}), 0);
   const uint64_t h = fnv1a(p.target, fnv1a(p.x, 1469598103934665603ull));
   double maxes[2 * kN];

@@ -36,6 +36,7 @@ struct LinearConfig {
   float lr = 1e-2f;
   uint64_t seed = 0;
   std::vector<LinearMode> modes = {LinearMode::row, LinearMode::column};
+  std::string device = "cpu";  // cpu | cuda (fp32 either way, as in the seed)
 };
 
 // Throws UsageError naming the values (sizes <= 0, fewer features than ranks to split

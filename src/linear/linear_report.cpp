@@ -160,7 +160,8 @@ nlohmann::json linear_results_json(const LinearConfig& c, int world_size, const 
   j["config"] = {{"in_features", c.in_features}, {"out_features", c.out_features}, {"batch", c.batch},
                  {"iters", c.iters},            {"warmup", c.warmup},             {"lr", c.lr},
                  {"seed", c.seed},              {"modes", modes},                 {"world_size", world_size},
-                 {"dtype", "fp32"},             {"flops_per_step", linear_flops_per_step(c)}};
+                 {"dtype", "fp32"},             {"flops_per_step", linear_flops_per_step(c)},
+                 {"device", c.device}};
   j["machine"] = to_json(m);
   j["modes"] = nlohmann::json::object();
   for (size_t k = 0; k < runs.size(); ++k) {

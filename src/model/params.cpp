@@ -174,8 +174,10 @@ void ModelParams::load_full(size_t i, const std::vector<float>& f) {
   Param& p = params_.at(i);
   TPB_CHECK(static_cast<int64_t>(f.size()) == p.full_rows * p.full_cols,
             "load_full: {} has {} values, needs {}", p.name, f.size(), p.full_rows * p.full_cols);
-  // The slice is assembled on the host, then copied to wherever the parameters live.
-  Tensor host = Tensor::empty(p.local_shape(), MemCategory::other);
+  // The slice is assembled on the host, then copied to wherever the parameters live (its
+  // own allocator: a transient of initialisation, not the rank's memory).
+  TrackingAllocator scratch;
+  Tensor host = Tensor::empty(p.local_shape(), MemCategory::other, DType::f32, scratch);
   float* dst = host.f32();
   if (p.kind == ShardKind::rows) {
     std::memcpy(dst, f.data() + p.shard.offset * p.full_cols,

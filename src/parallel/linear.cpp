@@ -12,7 +12,8 @@ namespace {
 Tensor as_matrix(const Tensor& t) { return t.view({t.shape().rows(), t.shape().last()}); }
 
 Tensor zeros_like_param(const Tensor& p) {
-  return p.defined() ? Tensor::zeros(p.shape(), MemCategory::gradients) : Tensor{};
+  return p.defined() ? Tensor::zeros(p.shape(), MemCategory::gradients, DType::f32, default_allocator(p.device()))
+                     : Tensor{};
 }
 
 void check_full(const Tensor& w, const Tensor& b) {
@@ -46,7 +47,8 @@ RowParallelLinear row_parallel_linear_init(const Tensor& full_weight, const Tens
   l.out_features = full_weight.dim(0);
   l.in_features = full_weight.dim(1);
   l.in_shard = shard_of(l.in_features, tp_size, tp_rank);
-  l.weight = Tensor::empty({l.out_features, l.in_shard.size}, MemCategory::parameters);
+  l.weight = Tensor::empty({l.out_features, l.in_shard.size}, MemCategory::parameters, DType::f32,
+                           default_allocator(full_weight.device()));
   take_feature_slice(l.weight, full_weight, l.in_shard.offset);
   if (full_bias.defined()) l.bias = full_bias.clone(MemCategory::parameters);
   l.dweight = zeros_like_param(l.weight);

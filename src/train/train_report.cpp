@@ -61,6 +61,12 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int 
   s.model_flops_per_s = s.dt.median > 0 ? s.flops_per_step / s.dt.median : 0;
   s.gemm_peak_flops = r.gemm_peak_flops;
   s.mfu = s.gemm_peak_flops > 0 ? s.model_flops_per_s / (world_size * s.gemm_peak_flops) : 0;
+  s.device = c.device;
+  s.dtype = c.dtype;
+  s.device_description = r.device_description;
+  s.dense_peak_flops = r.dense_peak_flops;
+  s.mfu_dense = s.dense_peak_flops > 0 ? s.model_flops_per_s / (world_size * s.dense_peak_flops) : 0;
+  if (!r.device_peak_bytes.empty()) s.device_peak = summarize(r.device_peak_bytes);
   if (iters) {
     s.loss_first = r.per_rank[0].front().loss;
     s.loss_last = r.per_rank[0].back().loss;
@@ -127,8 +133,12 @@ std::string format_train_summary(const TrainSummary& s) {
   out += fmt::format("  {:<34} {}\n", "DP communication", spread_ms(s.dp_comm));
   out += fmt::format("  {:<34} {}\n", "  wait (for last rank)", spread_ms(s.dp_wait));
   out += fmt::format("  {:<34} {}\n", "  transfer", spread_ms(s.dp_transfer));
-  out += fmt::format("  tokens/s {:.0f}   model TFLOP/s {:.4f}   MFU {:.1f}% of the measured fp32 GEMM peak ({:.1f} GFLOP/s per rank)\n",
-                     s.tokens_per_s, s.model_flops_per_s * 1e-12, s.mfu * 100, s.gemm_peak_flops * 1e-9);
+  out += fmt::format("  tokens/s {:.0f}   model TFLOP/s {:.4f}   MFU {:.1f}% of the measured {} GEMM peak ({:.1f} GFLOP/s per rank)\n",
+                     s.tokens_per_s, s.model_flops_per_s * 1e-12, s.mfu * 100, s.dtype, s.gemm_peak_flops * 1e-9);
+  if (s.dense_peak_flops > 0)
+    out += fmt::format("  MFU {:.1f}% of the {} dense {} peak ({:.0f} TFLOP/s per GPU); device memory peak {:.0f} MiB (max over ranks)\n",
+                       s.mfu_dense * 100, s.device_description, s.dtype, s.dense_peak_flops * 1e-12,
+                       s.device_peak.max / (1 << 20));
   out += fmt::format("  loss {:.4f} -> {:.4f}\n", s.loss_first, s.loss_last);
   if (s.dp_shard == "full")
     out += fmt::format("  FSDP parameter all-gathers per step: {} ms in all, {} ms exposed (the computation waited), "
@@ -198,6 +208,8 @@ nlohmann::json train_config_json(const TrainConfig& c, int world_size, int dp_si
                      {"ffn_hidden", mc.ffn_hidden}, {"vocab", mc.vocab}, {"seq", mc.seq}, {"norm_eps", mc.norm_eps},
                      {"rope_theta", mc.rope_theta}, {"parameters", parameter_count(mc)}}},
           {"mesh", {{"world_size", world_size}, {"tp", c.tp}, {"dp", dp_size}}},
+          {"device", c.device},
+          {"dtype", c.dtype},
           {"training", {{"batch_per_dp_rank", c.batch}, {"iters", c.iters}, {"warmup_iters", c.warmup_iters},
                         {"lr", c.opt.lr}, {"lr_warmup", c.opt.lr_warmup}, {"min_lr_ratio", c.opt.min_lr_ratio},
                         {"weight_decay", c.opt.weight_decay}, {"grad_clip", c.opt.grad_clip}, {"seed", c.seed},
@@ -250,6 +262,12 @@ nlohmann::json train_summary_json(const TrainSummary& s) {
   }
   return {{"schema", "tpbench.train.summary/1"},
           {"timed_iters", s.timed_iters},
+          {"device", s.device},
+          {"dtype", s.dtype},
+          {"device_description", s.device_description},
+          {"dense_peak_flops", s.dense_peak_flops},
+          {"mfu_dense_peak", s.mfu_dense},
+          {"device_peak_bytes", st(s.device_peak, 1.0)},
           {"step_ms", st(s.dt, 1e3)},
           {"forward_ms", st(s.dtf, 1e3)},
           {"backward_ms", st(s.dtb, 1e3)},

@@ -21,6 +21,10 @@ struct TrainSummary {
   double tokens_per_step = 0, tokens_per_s = 0;
   double flops_per_step = 0, model_flops_per_s = 0, mfu = 0;
   double gemm_peak_flops = 0;                 // per rank
+  std::string device = "cpu", dtype = "fp32";
+  std::string device_description = "cpu";
+  double dense_peak_flops = 0, mfu_dense = 0;  // GPU: vs the vendor's dense peak of the compute type
+  Stats device_peak;                           // GPU: the device's own peak of memory in use
   double loss_first = 0, loss_last = 0;
   std::array<Stats, kNumMemCategories> mem_peak;  // over ranks, of each rank's peak bytes
   std::array<Stats, kNumMemCategories> mem_held;  // over ranks, bytes held after the last step

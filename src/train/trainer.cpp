@@ -11,7 +11,7 @@
 #include "model/transformer.h"
 #include "report/stats.h"
 #include "train/data_parallel.h"
-#include "train/step_clock.h"
+#include "profile/step_clock.h"
 
 namespace tpb {
 
@@ -53,7 +53,7 @@ double measure_gemm_peak(Communicator& world, int64_t n, int reps, const Placeme
   device::synchronize();
   world.barrier();
   double best = 0;
-  StepClock clock(pl.device, 2);
+  StepClock clock(pl.device == Device::cuda, 2);
   for (int r = 0; r < reps; ++r) {
     clock.start();
     ops::matmul(c, a, b, false, true);
@@ -140,7 +140,7 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
   data_parallel.init_params(c.seed);
   result.grad_buckets = data_parallel.num_buckets();
   TraceBuffer* trace = c.profile ? &result.trace : nullptr;
-  StepClock clock(pl.device, kMarks);
+  StepClock clock(pl.device == Device::cuda, kMarks);
 
   std::vector<IterRecord> mine;
   for (int it = 0; it < c.iters; ++it) {

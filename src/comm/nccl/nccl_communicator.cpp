@@ -208,6 +208,14 @@ void NcclCommunicator::ordered(F&& enqueue) {
   cuda::check(cudaEventRecord(results_ready_.get(), nccl_stream), "cudaEventRecord (NCCL results ready)");
   cuda::check(cudaStreamWaitEvent(compute, results_ready_.get(), 0),
               "cudaStreamWaitEvent (compute after NCCL stream)");
+  // Synchronous mode: return once the collective (and what it waited for) has run, so the
+  // CommRecord bounds the transfer.
+  if (synchronous()) cuda::check(cudaStreamSynchronize(nccl_stream), "cudaStreamSynchronize (synchronous NCCL)");
+}
+
+void NcclCommunicator::wait_for_inputs() {
+  DeviceScope scope(device_);
+  cuda::check(cudaStreamSynchronize(cuda::compute_stream()), "cudaStreamSynchronize (synchronous NCCL inputs)");
 }
 
 void* NcclCommunicator::scratch(size_t bytes) {

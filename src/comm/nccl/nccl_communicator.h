@@ -18,9 +18,10 @@
 // must pass the same kind of memory (they must agree on the path, or they would wait for
 // each other on different transports). A call that moves no bytes does nothing.
 //
-// Timing: the CommRecord the Communicator base writes around do_* times the host enqueue
-// only, not the transfer on the GPU (it returns before the collective ran). Resolving
-// GPU-side times (events around each call) is future work.
+// Timing: by default the CommRecord the Communicator base writes around do_* times the host
+// enqueue only (the call returns before the collective ran). With set_synchronous(true)
+// each call waits for its collective, so the record bounds the transfer (and the wait for
+// the compute stream's earlier work: that is the "wait" part of the wait/transfer split).
 //
 // Numerics: avg is NCCL's ncclAvg (floating types: inputs scaled by 1/size, then summed),
 // so bf16 avg may round differently from the MPI backend (sum, then one scaling); sum and
@@ -64,6 +65,8 @@ class NcclCommunicator final : public MpiCommunicator {
   // barrier: when it returns, all earlier work of every rank of the group has finished.
   void do_barrier() override;
   std::unique_ptr<Communicator> do_split(int color, int key, const std::string& name) override;
+  // Synchronous mode: the compute stream's queued work finishes before the call is stamped.
+  void wait_for_inputs() override;
 
  private:
   NcclCommunicator(MPI_Comm comm, bool owned, std::shared_ptr<CommLog> log,

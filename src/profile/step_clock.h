@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "device/device.h"
-#include "tensor/allocator.h"
 
 namespace tpb {
 
 class StepClock {
  public:
-  StepClock(Device device, int marks);
+  // gpu: marks are CUDA events on the compute stream; else the host clock.
+  StepClock(bool gpu, int marks);
   // Beginning of the step: mark 0. On the GPU waits for queued work first (outside the step).
   void start();
   // Mark i (1 <= i < marks).
@@ -26,7 +26,7 @@ class StepClock {
   std::vector<int64_t> resolve();
 
  private:
-  Device device_;
+  bool gpu_;
   std::vector<int64_t> host_ns_;
   std::vector<device::Event> events_;
 };
