@@ -19,12 +19,22 @@ float learning_rate(const OptimizerConfig& c, int64_t step) {
 }
 
 double global_grad_norm(ModelParams& p, Communicator& tp) {
+  // Squares of sharded parameters are summed over TP; replicated ones count once. With the
+  // flat gradient buffer, one pass over it (one read-back on a GPU) gives the total, and
+  // only the (small) replicated norm weights are summed apart when TP splits the rest.
   double sums[2] = {0, 0};  // sharded, replicated
-  for (const Param& q : p.all()) {
-    sums[q.kind == ShardKind::replicated ? 1 : 0] += ops::sum_squares(q.grad);
+  const bool split = tp.size() > 1;
+  if (p.materialized()) {
+    const double total = ops::sum_squares(p.grads());
+    if (split)
+      for (const Param& q : p.all())
+        if (q.kind == ShardKind::replicated) sums[1] += ops::sum_squares(q.grad);
+    sums[0] = total - sums[1];
+  } else {
+    for (const Param& q : p.all()) sums[q.kind == ShardKind::replicated ? 1 : 0] += ops::sum_squares(q.grad);
   }
   double sharded = sums[0];
-  tp.all_reduce(&sharded, &sharded, 1, DType::f64, ReduceOp::sum);
+  if (split) tp.all_reduce(&sharded, &sharded, 1, DType::f64, ReduceOp::sum);
   return std::sqrt(sharded + sums[1]);
 }
 
