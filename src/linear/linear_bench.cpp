@@ -206,6 +206,7 @@ LinearRun run_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& 
   LinearRun run;
   run.mode = mode;
   TraceBuffer* trace = profile ? &run.trace : nullptr;
+  if (trace && device == Device::cuda) trace->enable_gpu_timing();
 
   for (int i = 0; i < c.warmup; ++i) {
     step.forward(nullptr);
@@ -236,6 +237,7 @@ LinearRun run_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& 
     }
     clock.mark(kEnd);
     const std::vector<int64_t> t = clock.resolve();
+    if (trace && trace->gpu_timing()) trace->resolve_gpu(clock.start_event(), clock.start_host_ns());
     IterStamps& s = stamps[static_cast<size_t>(i)];
     s = {t[kStart], t[kForwardEnd], t[kBackwardEnd], t[kEnd]};
     if (trace) trace->add({"ProfilerStep", "user_annotation", s.start, s.end, i});

@@ -24,6 +24,9 @@ class StepClock {
   void mark(int i);
   // Every mark in ns on the host's monotonic clock (mark 0 = start()).
   std::vector<int64_t> resolve();
+  // GPU: the event of mark 0 and its host time (anchors for TraceBuffer::resolve_gpu).
+  const device::Event& start_event() const { return events_.front(); }
+  int64_t start_host_ns() const { return host_ns_.front(); }
 
  private:
   bool gpu_;

@@ -141,6 +141,7 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
   result.grad_buckets = data_parallel.num_buckets();
   TraceBuffer* trace = c.profile ? &result.trace : nullptr;
   StepClock clock(pl.device == Device::cuda, kMarks);
+  if (trace && pl.device == Device::cuda) trace->enable_gpu_timing();
 
   std::vector<IterRecord> mine;
   for (int it = 0; it < c.iters; ++it) {
@@ -171,6 +172,7 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressF
     clock.mark(kEnd);
     // ---- end of timed step: bookkeeping ----
     const std::vector<int64_t> s = clock.resolve();
+    if (trace && trace->gpu_timing()) trace->resolve_gpu(clock.start_event(), clock.start_host_ns());
     if (trace) trace->add({"ProfilerStep", "user_annotation", s[kStart], s[kEnd], it});
     double loss = mean_loss(acts.ce);
     if (pl.device == Device::cuda) device::sample_cuda_memory();
