@@ -247,7 +247,7 @@ configure_args() {
 # ---------------------------------------------------------------------------------------
 # Steps: each prints its command, runs it under a time limit, and records its outcome.
 # ---------------------------------------------------------------------------------------
-S_NAMES=() S_RESULTS=() S_NOTES=()
+S_NAMES=() S_RESULTS=() S_NOTES=() result_files=()
 t0=$SECONDS budget=${TPB_GPU_BUDGET_S:-560} reserve=20
 steplog=$(mktemp /tmp/tpb-gpu-step.XXXXXX)
 trap 'rm -f "$steplog"' EXIT
@@ -315,10 +315,21 @@ summary() {
     {
       for i in "${!S_NAMES[@]}"; do printf '%s\t%s\t%s\n' "${S_NAMES[i]}" "${S_RESULTS[i]}" "${S_NOTES[i]}"; done
     } | PATH=${ORIG_PATH:-$PATH} LD_LIBRARY_PATH=${ORIG_LD_LIBRARY_PATH:-} "$py" -c '
-import json, sys
+import json, os, sys
 steps = [dict(zip(("step", "result", "note"), l.rstrip("\n").split("\t", 2))) for l in sys.stdin if l.strip()]
-json.dump({"schema": "tpbench.gpu_sh/1", "mode": sys.argv[2], "steps": steps}, open(sys.argv[1], "w"), indent=1)
-' "$summary_json" "$mode" 2>/dev/null || true
+results = {}
+for p in sys.argv[3:]:
+    if os.path.basename(p) == os.path.basename(sys.argv[1]):
+        continue
+    try:
+        with open(p) as f:
+            results[os.path.basename(p)] = json.load(f)
+    except (OSError, ValueError):
+        pass
+with open(sys.argv[1], "w") as f:
+    json.dump({"schema": "tpbench.gpu_sh/1", "mode": sys.argv[2], "steps": steps, "results": results}, f, indent=1)
+' "$summary_json" "$mode" "${result_files[@]}" 2>/dev/null || say "(could not write $summary_json)"
+    say "steps and every run's JSON: $summary_json"
   fi
   ((fails == 0))
 }
@@ -385,7 +396,7 @@ torch_model_args() {
 import json, sys
 c = json.load(open(sys.argv[1]))["config"]
 m, t = c["model"], c["training"]
-print(" ".join(str(x) for x in (
+print(" ".join(("%.6g" % x) if isinstance(x, float) else str(x) for x in (
     "--dim", m["dim"], "--layers", m["n_layers"], "--heads", m["n_heads"], "--kv-heads", m["n_kv_heads"],
     "--ffn-hidden", m["ffn_hidden"], "--vocab", m["vocab"], "--seq", m["seq"],
     "--batch", t["batch_per_dp_rank"], "--lr", t["lr"], "--weight-decay", t["weight_decay"],
@@ -431,8 +442,8 @@ run_mode() {
   mkdir -p "$outdir" && outdir=$(cd "$outdir" && pwd) || { say "cannot make $outdir"; return 2; }
   summary_json=$outdir/gpu-summary.json
   exec > >(tee "$outdir/gpu.log") 2>&1
-  say "gpu.sh run: $(date -u '+%F %T') UTC on $(hostname), repo $root, results in $outdir"
-  say "  (files there: gpu.log, gpu-summary.json and up to 5 JSON results; budget ${budget}s)"
+  say "gpu.sh run: $(date -u '+%F %T') UTC on ${HOSTNAME:-?}, repo $root, results in $outdir"
+  say "  (files there: gpu.log, gpu-summary.json, up to 5 JSON results; budget ${budget}s)"
 
   local prefix=${TPB_DEPS_PREFIX:-/opt/tpb-deps}
   if ! { mkdir -p "$prefix" 2>/dev/null && [[ -w $prefix ]]; }; then prefix=${TMPDIR:-/tmp}/tpb-deps; fi
@@ -445,7 +456,7 @@ run_mode() {
   [[ -z $nvcc && -x /usr/local/cuda/bin/nvcc ]] && nvcc=/usr/local/cuda/bin/nvcc
 
   step "nvidia-smi" 30 nvidia-smi
-  say; uname -a; grep -m1 'model name' /proc/cpuinfo; say "cores: $(nproc)"; free -g | head -2
+  say; uname -a; grep -m1 'model name' /proc/cpuinfo; say "cores: $(nproc)"; grep -m1 MemTotal /proc/meminfo
   say "nvcc: ${nvcc:-none} $( [[ -n $nvcc ]] && "$nvcc" --version | tail -n1)"
   say "cmake: $(cmake --version | head -n1); ninja $(ninja --version 2>/dev/null); c++: $(c++ --version 2>/dev/null | head -n1)"
   say "python with torch: ${torch_python:-none} $( [[ -n $torch_python ]] && "$torch_python" -c 'import torch; print(torch.__version__, torch.version.cuda)' 2>/dev/null)"
@@ -516,6 +527,13 @@ run_mode() {
   step "test_model_gpu np2" 240 mpirun -np 2 --oversubscribe "$build/tests/model/test_model_gpu"; check_gtest
   step "mesh --device cuda" 60 "$tpbench" --nproc 2 mesh --tp 2 --device cuda
 
+  run_benchmarks
+  summary
+}
+
+# run_benchmarks: tpbench on one GPU (bf16, fp32), on 2 ranks sharing it, PyTorch eager on
+# the same model, and the table. Uses outdir, tpbench, runs_dir.
+run_benchmarks() {
   torch_iter_args=(--iters 30 --warmup-iters 5)
   TPB_TORCH_FALLBACK_ARGS="--dim 256 --layers 8 --heads 32 --kv-heads 4 --ffn-hidden 720 --vocab 32000 --seq 2048 --batch 24 --lr 0.003"
   local ezpz=(--preset ezpz-fsdp-tp --iters 30 --warmup-iters 5)
@@ -529,15 +547,32 @@ run_mode() {
   step "tpbench 2 ranks tp2 small" 180 "$tpbench" --nproc 2 train --device cuda --tp 2 --preset small --iters 10 \
        --out "$runs_dir" --json "$outdir/tpb_small_tp2.json"
   check_json "$outdir/tpb_small_tp2.json"
+  # PyTorch eager at the preset's batch may not fit in GPU memory (train.py writes attention
+  # out, B x H x T x T scores per layer): then both tools again at a batch that fits, so
+  # the table still has a like-for-like row. Those JSONs go into gpu-summary.json only
+  # (the device tool returns at most 8 files).
+  local fb=${TPB_GPU_FALLBACK_BATCH:-4} work=${TMPDIR:-/tmp}/tpb-gpu-json
+  mkdir -p "$work" && rm -f "$work"/*.json
+  local -a rows=()
   for dt in bf16 fp32; do
     torch_bench "ezpz $dt" cuda "$dt" "$outdir/tpb_ezpz_$dt.json" "$outdir/torch_ezpz_$dt.json"
+    rows+=("ezpz $dt" "$outdir/tpb_ezpz_$dt.json" "$outdir/torch_ezpz_$dt.json")
+    if [[ ${S_RESULTS[-1]} == FAIL ]] && grep -qi 'out of memory' "$steplog"; then
+      amend FAIL "PyTorch ran out of GPU memory at the preset's batch; both tools again at --batch $fb"
+      step "tpbench ezpz $dt batch $fb" "${TPB_BENCH_LIMIT_S:-200}" "$tpbench" train --device cuda --dtype "$dt" \
+           "${ezpz[@]}" --batch "$fb" --out "$runs_dir" --json "$work/tpb_ezpz_${dt}_b$fb.json"
+      check_json "$work/tpb_ezpz_${dt}_b$fb.json"
+      if [[ -s $work/tpb_ezpz_${dt}_b$fb.json ]]; then
+        torch_bench "ezpz $dt batch $fb" cuda "$dt" "$work/tpb_ezpz_${dt}_b$fb.json" "$work/torch_ezpz_${dt}_b$fb.json"
+      else record "torch ezpz $dt batch $fb" SKIP "no tpbench run at --batch $fb to match"; fi
+      rows+=("ezpz $dt b$fb" "$work/tpb_ezpz_${dt}_b$fb.json" "$work/torch_ezpz_${dt}_b$fb.json")
+    fi
   done
+  rows+=("small tp2 (2 rk)" "$outdir/tpb_small_tp2.json" /nonexistent)
+  result_files=("$outdir"/*.json "$work"/*.json)
 
   say; say "=== tpbench vs PyTorch eager, one GPU, preset ezpz-fsdp-tp (30 iterations, 5 untimed)"
-  compare_table "ezpz bf16" "$outdir/tpb_ezpz_bf16.json" "$outdir/torch_ezpz_bf16.json" \
-                "ezpz fp32" "$outdir/tpb_ezpz_fp32.json" "$outdir/torch_ezpz_fp32.json" \
-                "small tp2 (2 rk)" "$outdir/tpb_small_tp2.json" /nonexistent
-  summary
+  compare_table "${rows[@]}"
 }
 
 # =======================================================================================
@@ -664,11 +699,15 @@ selftest_mode() {
   step "tpbench --nproc 2 train --tp 2 tiny" 300 "$tpbench" --nproc 2 train --tp 2 --preset tiny --iters 4 \
        --warmup-iters 1 --out "$runs_dir" --json "$outdir/tpb_tiny_tp2.json"
   check_json "$outdir/tpb_tiny_tp2.json"
+  result_files=("$outdir"/*.json)
   say; say "=== the comparison table (CPU, tiny preset)"
   compare_table "tiny cpu fp32" "$outdir/tpb_tiny.json" "$outdir/torch_tiny.json" \
                 "tiny tp2 (2 rk)" "$outdir/tpb_tiny_tp2.json" /nonexistent
   summary
 }
+
+# Sourced (by a test harness): define the functions only.
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
 
 mode=${1:-}
 shift || true

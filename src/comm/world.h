@@ -1,9 +1,10 @@
 // The world communicator of a run, chosen by where the run computes.
 //
 //   CPU:   MpiCommunicator on host memory.
-//   CUDA:  each rank selects GPU (rank on its node) % (GPUs on its node), then
-//          NCCL when every node has at least as many GPUs as ranks (NCCL needs one GPU
-//          per rank), else the host-staged MPI communicator (ranks sharing a GPU).
+//   CUDA:  each rank selects GPU (rank on its node) % (GPUs it sees), then NCCL when
+//          every rank of every node holds a GPU of its own (distinct PCI bus ids, so a
+//          launcher's CUDA_VISIBLE_DEVICES per rank counts too; NCCL needs one GPU per
+//          rank), else the host-staged MPI communicator (ranks sharing a GPU).
 //
 // Device (tensor/allocator.h) is not visible here (comm depends on base and device only),
 // so the caller says `cuda`.

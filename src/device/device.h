@@ -30,6 +30,9 @@ int cuda_device_count(std::string* why = nullptr);
 void use_cuda_device(int index);
 int current_cuda_device();
 
+// The current device's PCI bus id ("0000:3b:00.0"): the same GPU gives the same id in every
+// process, whatever CUDA_VISIBLE_DEVICES numbers it as.
+std::string cuda_device_pci_bus_id();
 // "NVIDIA H100 80GB HBM3, sm_90, 132 SMs, 79.1 GiB" of the current device.
 std::string cuda_device_description();
 // Dense bf16 / fp32 tensor-core peak in FLOP/s of the current device from its model name

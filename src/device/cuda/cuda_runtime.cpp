@@ -43,6 +43,12 @@ int current_cuda_device() {
   return cudaGetDevice(&d) == cudaSuccess ? d : -1;
 }
 
+std::string cuda_device_pci_bus_id() {
+  char id[32] = {};
+  check(cudaDeviceGetPCIBusId(id, static_cast<int>(sizeof(id)), current_cuda_device()), "cudaDeviceGetPCIBusId");
+  return id;
+}
+
 std::string cuda_device_description() {
   const int d = current_cuda_device();
   cudaDeviceProp p{};

@@ -23,6 +23,7 @@ int cuda_device_count(std::string* why) {
 }
 void use_cuda_device(int) { absent("use_cuda_device"); }
 int current_cuda_device() { return -1; }
+std::string cuda_device_pci_bus_id() { absent("cuda_device_pci_bus_id"); }
 std::string cuda_device_description() { return "none (built without CUDA)"; }
 double cuda_dense_peak_flops(bool) { return 0; }
 void* cuda_malloc(size_t) { absent("cuda_malloc"); }
