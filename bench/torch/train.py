@@ -114,6 +114,10 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel size (divides world size)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--attention", choices=["auto", "naive", "sdpa"], default="auto",
+                   help="naive: softmax(q k^T) v with the (T, T) scores stored; sdpa: "
+                        "F.scaled_dot_product_attention (PyTorch's fused/flash kernels, torch >= 2.0); "
+                        "auto: sdpa on cuda when available, else naive")
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
                    help="fp32, or bf16 (cuda only: torch.autocast bf16 around forward + loss; "
                    "fp32 master weights, AdamW and loss)")
@@ -305,6 +309,16 @@ def trunc_normal(shape, std, cut, g):
     return (u.erfinv() * (std * math.sqrt(2))).clamp(-cut * std, cut * std).float()
 
 
+def attention_kind(a):
+    """'sdpa' or 'naive' as --attention asks ('auto': sdpa on cuda when torch has it)."""
+    has = hasattr(F, "scaled_dot_product_attention")
+    if a.attention == "sdpa" and not has:
+        raise SystemExit("--attention sdpa needs torch >= 2.0 (this is %s)" % torch.__version__)
+    if a.attention == "auto":
+        return "sdpa" if (has and a.device == "cuda") else "naive"
+    return a.attention
+
+
 class TPTransformer(torch.nn.Module):
     """This rank's shards; parameter names as tpbench's (tok_embeddings, layers.{l}.*, ...)."""
 
@@ -317,6 +331,7 @@ class TPTransformer(torch.nn.Module):
             if n % tp:
                 raise ValueError("%s %d is not divisible by --tp %d" % (what, n, tp))
         self.mesh, self.hd, self.dim = mesh, hd, a.dim
+        self.sdpa = attention_kind(a) == "sdpa"
         self.group = mesh.tp_group if tp > 1 else None
         h_l, kv_l, f_l, v_l = a.heads // tp, a.kv_heads // tp, a.ffn_hidden // tp, a.vocab // tp
         self.vocab_start = r * v_l
@@ -380,9 +395,12 @@ class TPTransformer(torch.nn.Module):
         # kv head j serves query heads j*rep .. j*rep+rep-1: expand, no copy until reshape.
         k = k.transpose(1, 2)[:, :, None].expand(b, kvh, rep, t, hd).reshape(b, h, t, hd)
         v = v.transpose(1, 2)[:, :, None].expand(b, kvh, rep, t, hd).reshape(b, h, t, hd)
-        scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))  # (B, H, T, T)
-        scores = scores.masked_fill(self.causal[:t, :t], float("-inf"))
-        y = torch.matmul(torch.softmax(scores, dim=-1), v)                # (B, H, T, hd)
+        if self.sdpa:  # PyTorch's fused causal attention (no (T, T) scores kept)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)   # (B, H, T, hd)
+        else:
+            scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))  # (B, H, T, T)
+            scores = scores.masked_fill(self.causal[:t, :t], float("-inf"))
+            y = torch.matmul(torch.softmax(scores, dim=-1), v)            # (B, H, T, hd)
         return F.linear(y.transpose(1, 2).reshape(b, t, h * hd), att.wo)  # partial sum over TP
 
     def forward(self, tokens, targets):
@@ -593,7 +611,7 @@ def main():
                       params=full_param_count(a), params_local_rank0=n_local, torch_version=torch.__version__, backend=place.backend,
                       threads_per_rank=THREADS, openblas_num_threads_env=OPENBLAS_ENV,
                       dtype=a.dtype, comm_backend=place.comm_backend, gpu_name=place.gpu_name,
-                      tf32=place.tf32_text)
+                      tf32=place.tf32_text, attention=attention_kind(a))
         ls = losses.tolist()
         print("tpbench torch train: dim %d layers %d heads %d kv %d ffn %d vocab %d seq %d batch %d/dp-rank; "
               "world %d = dp %d x tp %d; %s; torch %s; threads/rank %d; %d params (%d on rank 0)"
@@ -601,8 +619,8 @@ def main():
                  mesh.dp_size, mesh.tp_size, a.device, torch.__version__, THREADS,
                  full_param_count(a), n_local))
         if device.type == "cuda":
-            print("device: %s (%s); %s; TF32 %s; collectives: %s"
-                  % (device, place.gpu_name,
+            print("device: %s (%s); attention %s; %s; TF32 %s; collectives: %s"
+                  % (device, place.gpu_name, attention_kind(a),
                      "bf16 autocast over forward + loss, fp32 master weights, AdamW and loss"
                      if a.dtype == "bf16" else "fp32", place.tf32_text, place.comm_text))
         print("iter  loss        grad-norm  (first %d untimed)" % a.warmup_iters)
