@@ -101,7 +101,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{kExe + " --nproc 2 comm -b 12X", "-b/--min-bytes 12X is not a size"},
         BadInput{kExe + " --nproc 4 comm --tp 3", "--tp 3 does not divide the world size 4"},
         BadInput{kExe + " --nproc 2 comm --op all_scatter", "--op all_scatter is not one of"},
-        BadInput{kExe + " --nproc 2 comm --dtype fp16", "--dtype fp16 is not one of fp32|bf16"}));
+        BadInput{kExe + " --nproc 2 comm --dtype fp16", "--dtype fp16 is not one of fp32|bf16"},
+        BadInput{kExe + " --nproc 2 train --dtype bf16", "--dtype bf16 needs --device cuda"},
+        BadInput{kExe + " --nproc 2 train --device tpu", "tpu"},
+        BadInput{kExe + " --nproc 2 train --device cuda --dtype bf16 --dp-shard full",
+                 "--dtype bf16 with --dp-shard full is not supported"},
+        BadInput{kExe + " --nproc 2 devices", "devices runs as one process"}));
 
 // Under the user's own mpirun every rank validates; rank 0 alone prints.
 INSTANTIATE_TEST_SUITE_P(
@@ -115,5 +120,25 @@ INSTANTIATE_TEST_SUITE_P(
                  "--tp"},
         BadInput{std::string(TPB_MPIRUN) + " -np 4 --oversubscribe " + kExe + " train --tp 2 --vocab 4097",
                  "--tp 2 does not divide --vocab 4097"}));
+
+// `devices` says what this binary and machine can compute on; without a usable GPU,
+// --device cuda is one clear message before any rank starts (launcher or user mpirun).
+TEST(Cli, DevicesAndDeviceCudaWithoutGpu) {
+  const Result d = run(kExe + " devices");
+  ASSERT_EQ(d.status, 0) << d.output;
+  EXPECT_EQ(count(d.output, "cpu: yes\n"), 1) << d.output;
+  EXPECT_EQ(count(d.output, "cuda: "), 1) << d.output;
+  if (d.output.find("GPU(s)") != std::string::npos) GTEST_SKIP() << "this machine has a GPU: " << d.output;
+  const Result req = run(kExe + " devices --require-gpu");
+  EXPECT_EQ(req.status, 1) << req.output;
+  for (const std::string& cmd : {kExe + " --nproc 2 train --device cuda --preset tiny",
+                                 std::string(TPB_MPIRUN) + " -np 2 --oversubscribe " + kExe + " linear --device cuda",
+                                 kExe + " --nproc 2 comm --device cuda", kExe + " mesh --device cuda"}) {
+    const Result r = run(cmd);
+    EXPECT_NE(r.status, 0) << cmd << "\n" << r.output;
+    EXPECT_LT(r.seconds, 10.0) << cmd << "\n" << r.output;
+    EXPECT_EQ(count(r.output, "--device cuda: no CUDA device"), 1) << cmd << "\n" << r.output;
+  }
+}
 
 }  // namespace

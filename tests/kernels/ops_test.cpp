@@ -172,4 +172,36 @@ TEST(Ops, Optimizers) {
 }
 
 }  // namespace
+// The whole-buffer helpers of the parallel layers (kernels/cpu/layout.h) against closed
+// forms, and the CPU's refusal of bf16 activations.
+TEST(Ops, CastScaleSumSquaresAndLayouts) {
+  // fp32 -> bf16 -> fp32: exact for values with 8 significant bits, nearest-even otherwise.
+  const std::vector<float> xs = {1.5f, -256.0f, 1.0f + 1.0f / 256.0f, 1.0f + 3.0f / 256.0f};
+  Tensor x = tensor_f32({4}, xs);
+  Tensor h = Tensor::empty({4}, MemCategory::other, DType::bf16), back = zeros_f32({4});
+  ops::cast(h, x);
+  ops::cast(back, h);
+  EXPECT_EQ(back.f32()[0], 1.5f);
+  EXPECT_EQ(back.f32()[1], -256.0f);
+  EXPECT_EQ(back.f32()[2], 1.0f);                    // tie: to even (1.0)
+  EXPECT_EQ(back.f32()[3], 1.0f + 4.0f / 256.0f);    // tie: to even (1 + 2^-6)
+  ops::scale(x, -2.0f);
+  EXPECT_EQ(x.f32()[0], -3.0f);
+  const std::vector<float> sq = {1.0f, -2.0f, 3.0f};
+  EXPECT_DOUBLE_EQ(ops::sum_squares(tensor_f32({3}, sq)), 14.0);
+  // Rank-major blocks (2 rows x 1 col), (2 x 2) -> rows of 3 features.
+  const std::vector<float> blocks = {1, 4, 2, 3, 5, 6};
+  Tensor staging = tensor_f32({6}, blocks), out = zeros_f32({2, 3});
+  const int64_t widths[] = {1, 2};
+  ops::interleave_blocks(out, staging, widths);
+  EXPECT_EQ(to_vector(out), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  Tensor cols = zeros_f32({2, 2});
+  ops::take_columns(cols, out, 1);
+  EXPECT_EQ(to_vector(cols), (std::vector<float>{2, 3, 5, 6}));
+  EXPECT_THROW(ops::take_columns(cols, out, 2), Error);
+  // The CPU backend is fp32: bf16 activations are refused by name.
+  Tensor hb = Tensor::empty({4}, MemCategory::other, DType::bf16);
+  EXPECT_THROW(ops::silu_forward(hb, hb), Error);
+}
+
 }  // namespace tpb::testing
