@@ -30,6 +30,7 @@
 #include "base/error.h"
 #include "device/device.h"
 #include "kernels/ops.h"
+#include "kernels/cuda_test_util.h"
 #include "kernels/test_util.h"
 #include "testing/random.h"
 
@@ -53,46 +54,6 @@ constexpr AttentionCase kCases[] = {
     {1, 45, 2, 1, 256},     // the largest D (16-row blocks)
 };
 
-constexpr DType kActTypes[] = {DType::f32, DType::bf16};
-
-double tolerance(DType t) { return t == DType::bf16 ? 1e-2 : 1e-5; }
-
-float round_bf16(float x) { return bf16_to_float(float_to_bf16(x)); }
-
-TrackingAllocator& gpu_alloc() { return default_allocator(Device::cuda); }
-
-// A GPU tensor of type t holding v (whose values t represents exactly).
-Tensor gpu_tensor(Shape shape, const std::vector<float>& v, DType t) {
-  Tensor f = Tensor::empty(shape, MemCategory::other, DType::f32, gpu_alloc());
-  f.copy_from(tensor_f32(shape, v));
-  if (t == DType::f32) return f;
-  Tensor out = Tensor::empty(shape, MemCategory::other, t, gpu_alloc());
-  ops::cast(out, f);
-  return out;
-}
-
-// The values of a GPU tensor (fp32 or bf16) as fp32 on the host.
-std::vector<float> host_values(const Tensor& g) {
-  Tensor f = g;
-  if (g.dtype() != DType::f32) {
-    f = Tensor::empty(g.shape(), MemCategory::other, DType::f32, gpu_alloc());
-    ops::cast(f, g);
-  }
-  Tensor host = Tensor::empty(g.shape(), MemCategory::other, DType::f32);
-  host.copy_from(f);
-  return to_vector(host);
-}
-
-// The same values on both devices: cpu fp32, gpu of type t (values rounded to t first).
-struct Both {
-  Tensor cpu, gpu;
-};
-
-Both both(Shape shape, std::vector<float> v, DType t) {
-  if (t == DType::bf16)
-    for (float& x : v) x = round_bf16(x);
-  return {tensor_f32(shape, v), gpu_tensor(shape, v, t)};
-}
 
 Both random_both(Shape shape, uint64_t seed, DType t, float lo = -1.0f, float hi = 1.0f) {
   return both(shape, uniform(shape.numel(), seed, lo, hi), t);

@@ -12,23 +12,14 @@
 #include "comm/mpi/mpi_communicator.h"
 #include "comm/world.h"
 #include "device/device.h"
+#include "model/tiny_train.h"
 #include "train/trainer.h"
 
 namespace tpb {
 namespace {
 
 TrainConfig tiny_config(int tp, const std::string& device, const std::string& dtype) {
-  TrainConfig c;
-  c.preset = "tiny";
-  c.model = model_preset("tiny");  // dim 32, 2 layers, 4 heads, 4 KV heads, FFN 48, vocab 64, seq 16
-  c.batch = 2;
-  c.iters = 10;
-  c.warmup_iters = 0;
-  c.tp = tp;
-  c.opt.lr = 3e-3f;
-  c.opt.lr_warmup = 2;
-  c.data.seed = 7;
-  c.seed = 3;
+  TrainConfig c = tiny_train_config(tp, 2);
   c.device = device;
   c.dtype = dtype;
   return c;

@@ -8,25 +8,13 @@
 
 #include "comm/mpi/mpi_communicator.h"
 #include "train/memory_model.h"
+#include "model/tiny_train.h"
 #include "train/trainer.h"
 
 namespace tpb {
 namespace {
 
-TrainConfig tiny_config(int tp, int64_t batch) {
-  TrainConfig c;
-  c.preset = "tiny";
-  c.model = model_preset("tiny");  // dim 32, 2 layers, 4 heads, 4 KV heads, FFN 48, vocab 64, seq 16
-  c.batch = batch;
-  c.iters = 10;
-  c.warmup_iters = 0;
-  c.tp = tp;
-  c.opt.lr = 3e-3f;
-  c.opt.lr_warmup = 2;
-  c.data.seed = 7;
-  c.seed = 3;
-  return c;
-}
+TrainConfig tiny_config(int tp, int64_t batch) { return tiny_train_config(tp, batch); }
 
 // Loss and global gradient norm of every step. The norm matters: AdamW's first updates are
 // nearly sign(gradient), so a gradient that is wrong in magnitude (a missing all-reduce)

@@ -51,6 +51,14 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
   return __float2bfloat16_rn(x);
 }
 
+// Grid-stride loops over int64_t indices: for (i = first_index(); i < n; i += grid_stride()).
+__device__ __forceinline__ int64_t first_index() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ int64_t grid_stride() {
+  return static_cast<int64_t>(gridDim.x) * blockDim.x;
+}
+
 // Grid of one block per row (the row kernels loop with a stride of gridDim.x beyond it).
 inline unsigned row_grid(int64_t rows) {
   return static_cast<unsigned>(rows < 65535LL * 32 ? rows : 65535LL * 32);

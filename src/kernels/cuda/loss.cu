@@ -32,12 +32,6 @@ constexpr unsigned kReduceBlocks = 1024;  // most blocks of the first reduction 
 __device__ double g_partials[kReduceBlocks];
 __device__ double g_sum;
 
-__device__ __forceinline__ int64_t first_index() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t grid_stride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
 
 // ---- whole-vocabulary cross-entropy ----
 

@@ -8,18 +8,13 @@
 
 #include "device/cuda/cuda_context.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/dtype_dispatch.cuh"
 
 namespace tpb::cuda {
 namespace {
 
 constexpr unsigned kThreads = 256;
 
-__device__ __forceinline__ int64_t first_index() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t grid_stride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
 
 // param -= lr * (grad + weight_decay * param)
 __global__ void sgd_step_kernel(float* param, const float* grad, int64_t n, float lr,
