@@ -44,29 +44,6 @@ Both ints_both(Shape shape, const std::vector<int32_t>& v) {
 // The GPU copy of a CPU tensor's values (to feed both sides the same intermediate).
 Both share(const Tensor& cpu, DType t) { return both(cpu.shape(), to_vector(cpu), t); }
 
-::testing::AssertionResult matches(const Both& b, double tol) {
-  const std::vector<float> g = host_values(b.gpu), c = to_vector(b.cpu);
-  if (g.size() != c.size())
-    return ::testing::AssertionFailure()
-           << "sizes differ: gpu " << g.size() << ", cpu " << c.size();
-  double diff = 0.0, norm = 0.0;
-  size_t worst = 0;
-  double worst_abs = -1.0;
-  for (size_t i = 0; i < c.size(); ++i) {
-    const double d = static_cast<double>(g[i]) - static_cast<double>(c[i]);
-    diff += d * d;
-    norm += static_cast<double>(c[i]) * c[i];
-    if (!(std::fabs(d) <= worst_abs)) {  // NaN counts as worst
-      worst_abs = std::fabs(d);
-      worst = i;
-    }
-  }
-  const double rel = std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
-  if (rel <= tol) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "||gpu - cpu|| / ||cpu|| = " << rel << " > " << tol << " over " << c.size()
-         << " elements; worst at " << worst << ": gpu " << g[worst] << ", cpu " << c[worst];
-}
 
 // Compared at the tolerance of the GPU tensor's type.
 ::testing::AssertionResult matches(const Both& b) { return matches(b, tolerance(b.gpu.dtype())); }

@@ -2,6 +2,10 @@
 // tensor of the activation type under test, and GPU values read back as fp32.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "base/bf16.h"
@@ -57,6 +61,30 @@ struct Both {
 inline Both both(Shape shape, const std::vector<float>& v, DType t) {
   const std::vector<float> r = rounded(v, t);
   return {tensor_f32(shape, r), gpu_tensor(shape, r, t)};
+}
+
+// Norm-wise relative error ||gpu - cpu|| / ||cpu|| within tol (NaN fails), naming the worst
+// element otherwise.
+inline ::testing::AssertionResult matches(const Both& b, double tol) {
+  const std::vector<float> g = host_values(b.gpu), c = to_vector(b.cpu);
+  if (g.size() != c.size())
+    return ::testing::AssertionFailure() << "sizes differ: gpu " << g.size() << ", cpu " << c.size();
+  double diff = 0.0, norm = 0.0, worst_abs = -1.0;
+  size_t worst = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    const double d = static_cast<double>(g[i]) - static_cast<double>(c[i]);
+    diff += d * d;
+    norm += static_cast<double>(c[i]) * c[i];
+    if (!(std::fabs(d) <= worst_abs)) {  // NaN counts as worst
+      worst_abs = std::fabs(d);
+      worst = i;
+    }
+  }
+  const double rel = std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
+  if (rel <= tol) return ::testing::AssertionSuccess();  // false for NaN
+  return ::testing::AssertionFailure()
+         << "||gpu - cpu|| / ||cpu|| = " << rel << " > " << tol << " over " << c.size()
+         << " elements; worst at " << worst << ": gpu " << g[worst] << ", cpu " << c[worst];
 }
 
 }  // namespace tpb::testing
