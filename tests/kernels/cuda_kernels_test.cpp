@@ -45,8 +45,6 @@ Both ints_both(Shape shape, const std::vector<int32_t>& v) {
 Both share(const Tensor& cpu, DType t) { return both(cpu.shape(), to_vector(cpu), t); }
 
 
-// Compared at the tolerance of the GPU tensor's type.
-::testing::AssertionResult matches(const Both& b) { return matches(b, tolerance(b.gpu.dtype())); }
 
 ::testing::AssertionResult close_double(double gpu_value, double cpu_value, double rtol) {
   if (std::fabs(gpu_value - cpu_value) <= rtol * std::fabs(cpu_value))

@@ -87,4 +87,7 @@ inline ::testing::AssertionResult matches(const Both& b, double tol) {
          << " elements; worst at " << worst << ": gpu " << g[worst] << ", cpu " << c[worst];
 }
 
+// Compared at the tolerance of the GPU tensor's type.
+inline ::testing::AssertionResult matches(const Both& b) { return matches(b, tolerance(b.gpu.dtype())); }
+
 }  // namespace tpb::testing
