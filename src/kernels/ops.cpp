@@ -137,6 +137,9 @@ void matmul(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool tr
   const Device d = device_of(op, {{"out", out}, {"a", a}, {"b", b}});
   const DType in_t = act_type(op, d, {{"a", a}, {"b", b}});
   const DType out_t = act_type(op, d, {{"out", out}});
+  TPB_CHECK(!(in_t == DType::f32 && out_t == DType::bf16),
+            "{}: fp32 operands with a bf16 out {} (cuBLAS has no such GEMM; bf16 out needs bf16 a, b)",
+            op, out.shape().str());
   check_matrix(op, {"a", a});
   check_matrix(op, {"out", out});
   TPB_CHECK(b.ndim() == 2, "{}: b {} must be 2-D", op, b.shape().str());
@@ -474,6 +477,7 @@ double mse_forward(const Tensor& pred, const Tensor& target) {
   constexpr const char* op = "mse_forward";
   const Device d = fp32_call(op, {{"pred", pred}, {"target", target}});
   check_same_shape(op, {{"pred", pred}, {"target", target}});
+  TPB_CHECK(pred.numel() > 0, "{}: the mean of no elements (pred {})", op, pred.shape().str());
   if (d == kCuda) return cuda::mse_forward(pred.f32(), target.f32(), pred.numel());
   return cpu::mse_forward(pred.f32(), target.f32(), pred.numel());
 }

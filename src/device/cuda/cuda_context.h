@@ -12,7 +12,7 @@ namespace tpb::cuda {
 cudaStream_t compute_stream();
 // Whether compute_stream() was ever created (so a CPU run of a CUDA build makes no CUDA call).
 bool compute_stream_created();
-// cuBLAS handle bound to compute_stream(), with a workspace, TF32 off (fp32 GEMMs are
+// cuBLAS handle bound to compute_stream() (cuBLAS's default workspace), TF32 off (fp32 GEMMs are
 // true fp32 so they match the CPU backend within 1e-5).
 cublasHandle_t cublas_handle();
 

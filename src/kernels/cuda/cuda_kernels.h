@@ -68,7 +68,8 @@ void attention_backward(void* dq, void* dk, void* dv, const void* dout, const vo
 
 // out (n, c) and table (v_local, c) of type t; dtable fp32 (+=); tokens int32. Token ids
 // outside [vocab_start, vocab_start + v_local) give zero rows / no gradient; a negative id
-// gives zeros too (the CPU backend throws: the host checks ids before they reach the GPU).
+// gives zeros too (the CPU backend throws; the token sources only produce ids in
+// [0, vocab), checked where they are read).
 void embedding_forward(void* out, const int32_t* tokens, const void* table, DType t,
                        int64_t n_tokens, int64_t v_local, int64_t c, int64_t vocab_start);
 void embedding_backward(float* dtable, const void* dout, const int32_t* tokens, DType t,
