@@ -7,6 +7,7 @@
 #include <string>
 
 #include "device/cuda/cuda_context.h"
+#include "device/device.h"
 #include "kernels/cuda/attention_detail.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 
@@ -61,22 +62,21 @@ void set_smem(Kernel kernel, size_t bytes, const char* what) {
         what);
 }
 
-// fp32 scratch, stream-ordered on the compute stream: freed when the scope ends, after the
-// kernels queued before that (which are the ones that use it).
+// fp32 scratch from the device runtime's caching allocator: handed back when the scope
+// ends and reused in stream order on the compute stream (every user is queued there), so
+// the backward of every layer reuses one block instead of allocating.
 class Scratch {
  public:
-  explicit Scratch(size_t count) {
-    check(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), count * sizeof(float),
-                          compute_stream()),
-          "attention_backward scratch (cudaMallocAsync)");
-  }
-  ~Scratch() { cudaFreeAsync(ptr_, compute_stream()); }
+  explicit Scratch(size_t count)
+      : bytes_(count * sizeof(float)), ptr_(static_cast<float*>(device::cuda_malloc(bytes_))) {}
+  ~Scratch() { device::cuda_free(ptr_, bytes_); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   float* get() const { return ptr_; }
 
  private:
-  float* ptr_ = nullptr;
+  size_t bytes_;
+  float* ptr_;
 };
 
 }  // namespace
