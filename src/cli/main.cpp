@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "base/error.h"
 #include "cli/command.h"
@@ -45,6 +47,13 @@ std::string unknown_command(int argc, char** argv,
 int main(int argc, char** argv) {
   const tpb::LaunchEnv env = tpb::read_launch_env();
   const bool print_errors = env.rank == 0;
+  // The exit of a rank that found bad input without printing it. Under a launcher, mpirun
+  // ends the whole job as soon as any rank exits non-zero, which can kill rank 0 before its
+  // message is out; so the silent ranks wait (rank 0's exit ends them) and rank 0 reports.
+  const auto silent_exit = [&](int status) {
+    if (!print_errors && env.under_launcher) std::this_thread::sleep_for(std::chrono::seconds(5));
+    return status;
+  };
 
   CLI::App app{kAbout, "tpbench"};
   app.require_subcommand(1);
@@ -67,7 +76,7 @@ int main(int argc, char** argv) {
       for (const auto& c : commands) known += (known.empty() ? "" : ", ") + c->name();
       fmt::print(stderr, "tpbench: error: unknown command '{}' (commands: {})\n", unknown, known);
     }
-    return kUsageExit;
+    return print_errors ? kUsageExit : silent_exit(kUsageExit);
   }
 
   try {
@@ -75,7 +84,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // Deterministic on every rank: one rank prints it. --help exits 0.
     if (print_errors || e.get_exit_code() == 0) return app.exit(e);
-    return e.get_exit_code() == 0 ? 0 : kUsageExit;
+    return silent_exit(kUsageExit);
   }
 
   // Checks that need only the command line and the world size, before any rank starts.
@@ -89,7 +98,8 @@ int main(int argc, char** argv) {
       if (tpb::device::cuda_device_count(&why) == 0) tpb::usage_error("--device cuda: no CUDA device ({})", why);
     }
   } catch (const tpb::Error& e) {
-    if (print_errors) fmt::print(stderr, "tpbench {}: error: {}\n", chosen->name(), e.what());
+    if (!print_errors) return silent_exit(kUsageExit);
+    fmt::print(stderr, "tpbench {}: error: {}\n", chosen->name(), e.what());
     return kUsageExit;
   }
 

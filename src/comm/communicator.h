@@ -52,6 +52,16 @@ class Communicator {
   // it on (children of split() inherit it).
   void set_synchronous(bool on) { synchronous_ = on; }
   bool synchronous() const { return synchronous_; }
+  // Whether calls on device memory return before their data moved (a GPU backend in
+  // asynchronous mode): then a caller can overlap them with computation without a thread.
+  virtual bool queues_device_work() const { return false; }
+  // Deferred completion (GPU backends that queue): later GPU work is NOT ordered after the
+  // collectives queued from now on until join(), which orders the compute stream after all
+  // of them. For gradient reduction overlapping backward: queue each bucket as it is ready,
+  // join before the optimizer reads the gradients. A no-op for backends that do not queue.
+  void set_deferred(bool on) { deferred_ = on; }
+  bool deferred() const { return deferred_; }
+  virtual void join() {}
   // Short name of the group ("world", "tp", "dp") and its id in the log.
   const std::string& name() const { return log_->group(group_id_).name; }
   int32_t group_id() const { return group_id_; }
@@ -114,6 +124,7 @@ class Communicator {
   std::shared_ptr<CommLog> log_;
   int32_t group_id_ = -1;
   bool synchronous_ = false;
+  bool deferred_ = false;
 };
 
 }  // namespace tpb

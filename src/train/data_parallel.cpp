@@ -27,7 +27,13 @@ DataParallel::DataParallel(DpShard mode, ModelParams& p, Communicator& dp, Commu
   TPB_CHECK(p.flat_size() % d == 0, "parameters padded to {} elements, not a multiple of dp {}", p.flat_size(), d);
   TPB_CHECK(p.materialized() == (mode != DpShard::full),
             "--dp-shard {} needs {} parameters", dp_shard_name(mode), mode == DpShard::full ? "unmaterialized" : "materialized");
-  if (overlap && d > 1) {
+  if (overlap && d > 1 && dp.queues_device_work() && mode != DpShard::full) {
+    // A GPU backend that queues (NCCL, asynchronous): no thread needed. During backward
+    // (zero_grads to finish_backward) each bucket's reduction is queued on the
+    // communicator's stream as soon as its gradients are, and the compute stream waits for
+    // them all once, in finish_backward (join). Outside it, dp calls complete in order.
+    deferred_ = true;
+  } else if (overlap && d > 1) {
     TPB_CHECK(dp.concurrent_calls_ok(),
               "overlapping communication needs a communicator that allows concurrent calls "
               "(MPI_THREAD_MULTIPLE); this MPI library does not provide it");
@@ -65,6 +71,13 @@ Tensor DataParallel::empty(Shape shape, MemCategory category) const {
 }
 
 DataParallel::~DataParallel() {
+  if (deferred_) {
+    try {
+      dp_.join();
+    } catch (...) {
+    }
+    dp_.set_deferred(false);
+  }
   // Let queued collectives finish before their buffers go (errors are already reported).
   if (worker_) {
     try {
@@ -93,12 +106,13 @@ void DataParallel::init_params(uint64_t seed) {
 
 void DataParallel::zero_grads() {
   if (mode_ != DpShard::full) p_.zero_grads();
+  if (deferred_) dp_.set_deferred(true);
   next_bucket_ = 0;
 }
 
 void DataParallel::run_or_submit(std::function<void()> task) {
   if (worker_) worker_->submit(std::move(task));
-  else task();
+  else task();  // synchronous, or (deferred) queued on the GPU
 }
 
 void DataParallel::reduce_bucket(const Bucket& b) {
@@ -158,7 +172,7 @@ void DataParallel::after_unit(int u, bool backward) {
 void DataParallel::grads_ready(int u) {
   if (dp_.size() == 1 && mode_ == DpShard::none) return;
   if (mode_ == DpShard::none) {
-    if (!worker_) return;  // reduced in finish_backward
+    if (!worker_ && !deferred_) return;  // reduced in finish_backward
     while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].lowest_unit >= u) {
       const Bucket b = buckets_[next_bucket_++];
       worker_->submit([this, b] { reduce_bucket(b); });
@@ -180,8 +194,13 @@ void DataParallel::grads_ready(int u) {
 }
 
 void DataParallel::finish_backward() {
-  if (mode_ == DpShard::none && !worker_) {
+  if (mode_ == DpShard::none && !worker_ && !deferred_) {
     for (const Bucket& b : buckets_) reduce_bucket(b);
+  }
+  if (deferred_) {
+    if (mode_ == DpShard::none) grads_ready(0);  // anything not yet queued
+    dp_.join();  // the optimizer reads the reduced gradients
+    dp_.set_deferred(false);
   }
   if (worker_) {
     if (mode_ == DpShard::none) grads_ready(0);  // anything not yet handed over

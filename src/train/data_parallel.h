@@ -89,6 +89,7 @@ class DataParallel final : public UnitHooks {
   Communicator& dp_;
   Communicator& tp_;
   std::unique_ptr<CommWorker> worker_;
+  bool deferred_ = false;  // overlap by queueing on a GPU communicator's stream (no thread)
   std::vector<Bucket> buckets_;  // none: in completion order
   size_t next_bucket_ = 0;
   Tensor value_shard_;           // full: (flat / dp) parameters

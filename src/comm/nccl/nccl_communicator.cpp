@@ -204,6 +204,10 @@ void NcclCommunicator::ordered(F&& enqueue) {
   cuda::check(cudaStreamWaitEvent(nccl_stream, inputs_ready_.get(), 0),
               "cudaStreamWaitEvent (NCCL stream after compute)");
   enqueue(nccl_stream);
+  if (deferred() && !synchronous()) {  // join() orders the compute stream after it
+    unjoined_ = true;
+    return;
+  }
   // Later work on the compute stream runs after the collective.
   cuda::check(cudaEventRecord(results_ready_.get(), nccl_stream), "cudaEventRecord (NCCL results ready)");
   cuda::check(cudaStreamWaitEvent(compute, results_ready_.get(), 0),
@@ -211,6 +215,16 @@ void NcclCommunicator::ordered(F&& enqueue) {
   // Synchronous mode: return once the collective (and what it waited for) has run, so the
   // CommRecord bounds the transfer.
   if (synchronous()) cuda::check(cudaStreamSynchronize(nccl_stream), "cudaStreamSynchronize (synchronous NCCL)");
+}
+
+void NcclCommunicator::join() {
+  if (!unjoined_) return;
+  DeviceScope scope(device_);
+  // The NCCL stream runs its collectives in order: waiting for the last one waits for all.
+  cuda::check(cudaEventRecord(results_ready_.get(), stream_.get()), "cudaEventRecord (NCCL join)");
+  cuda::check(cudaStreamWaitEvent(cuda::compute_stream(), results_ready_.get(), 0),
+              "cudaStreamWaitEvent (compute after deferred NCCL collectives)");
+  unjoined_ = false;
 }
 
 void NcclCommunicator::wait_for_inputs() {

@@ -49,6 +49,9 @@ class NcclCommunicator final : public MpiCommunicator {
   // NCCL calls on different communicators may come from different threads (each has its
   // own stream); the host-memory path needs MPI_THREAD_MULTIPLE, as for MpiCommunicator.
   bool concurrent_calls_ok() const override;
+  bool queues_device_work() const override { return !synchronous(); }
+  // Orders the compute stream after every collective queued in deferred mode.
+  void join() override;
 
  protected:
   void do_all_reduce(const void* send, void* recv, size_t count, DType dtype, ReduceOp op) override;
@@ -92,6 +95,7 @@ class NcclCommunicator final : public MpiCommunicator {
   std::unique_ptr<std::remove_pointer_t<cudaEvent_t>, EventDeleter> results_ready_;  // NCCL
   std::unique_ptr<void, MemoryDeleter> scratch_;
   size_t scratch_bytes_ = 0;
+  bool unjoined_ = false;  // a deferred collective is queued that the compute stream has not waited for
   std::unique_ptr<std::remove_pointer_t<ncclComm_t>, CommDeleter> nccl_;  // destroyed first
 };
 
