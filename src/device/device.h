@@ -44,6 +44,8 @@ double cuda_dense_peak_flops(bool bf16);
 // and dropped inside a training step cost no cudaMalloc/cudaFree (which would synchronise).
 void* cuda_malloc(size_t bytes);
 void cuda_free(void* ptr, size_t bytes);
+// Waits for the compute stream, then gives every cached free block back to the driver.
+void cuda_release_cache();
 // Bytes the device reports in use (total - free) at its highest sampled point, and now.
 int64_t cuda_used_bytes_now();
 int64_t cuda_used_bytes_peak();

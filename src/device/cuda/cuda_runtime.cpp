@@ -112,11 +112,7 @@ void* cuda_malloc(size_t bytes) {
   cudaError_t e = cudaMalloc(&p, size);
   if (e == cudaErrorMemoryAllocation) {
     cudaGetLastError();
-    synchronize();  // blocks in the cache may still be in use by queued kernels
-    std::lock_guard lock(c.mu);
-    for (auto& [s, blocks] : c.free)
-      for (void* b : blocks) cudaFree(b);
-    c.free.clear();
+    cuda_release_cache();
     e = cudaMalloc(&p, size);
   }
   if (e != cudaSuccess) {
@@ -127,6 +123,15 @@ void* cuda_malloc(size_t bytes) {
                             static_cast<double>(total_b) / (1 << 30), cudaGetErrorString(e)));
   }
   return p;
+}
+
+void cuda_release_cache() {
+  synchronize();  // blocks in the cache may still be in use by queued kernels
+  Cache& c = cache();
+  std::lock_guard lock(c.mu);
+  for (auto& [s, blocks] : c.free)
+    for (void* b : blocks) cudaFree(b);
+  c.free.clear();
 }
 
 void cuda_free(void* ptr, size_t bytes) {

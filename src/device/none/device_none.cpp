@@ -28,6 +28,7 @@ std::string cuda_device_description() { return "none (built without CUDA)"; }
 double cuda_dense_peak_flops(bool) { return 0; }
 void* cuda_malloc(size_t) { absent("cuda_malloc"); }
 void cuda_free(void*, size_t) {}
+void cuda_release_cache() {}
 int64_t cuda_used_bytes_now() { return 0; }
 int64_t cuda_used_bytes_peak() { return 0; }
 void sample_cuda_memory() {}
