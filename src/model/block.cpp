@@ -16,16 +16,6 @@ Local local_sizes(const ModelConfig& c, int tp, int64_t batch) {
   return {batch, c.seq, c.dim, c.n_heads / tp, c.n_kv_heads / tp, c.head_dim(), c.ffn_hidden / tp};
 }
 
-// Activations of the compute type, and the fp32 statistics (rstd, lse), on the device.
-struct Alloc {
-  const Placement& pl;
-  Tensor act(Shape s) const {
-    return Tensor::empty(s, MemCategory::activations, pl.compute, default_allocator(pl.device));
-  }
-  Tensor f32(Shape s) const {
-    return Tensor::empty(s, MemCategory::activations, DType::f32, default_allocator(pl.device));
-  }
-};
 
 // (B, T, H*hd) seen as (B, T, H, hd) for RoPE and attention.
 Tensor heads(const Tensor& t, int64_t h, int64_t hd) { return t.view({t.dim(0), t.dim(1), h, hd}); }
@@ -48,7 +38,7 @@ void linear_backward(Tensor& dx, bool accumulate_dx, Param& w, const Tensor& dy,
 BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch,
                                         const Placement& pl) {
   const Local L = local_sizes(c, tp, batch);
-  const Alloc m{pl};
+  const ActivationAlloc m{pl};
   auto act = [&](Shape s) { return m.act(s); };
   BlockActivations a;
   a.rstd1 = m.f32({L.B * L.T});
@@ -69,7 +59,7 @@ BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t ba
 
 BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch, const Placement& pl) {
   const Local L = local_sizes(c, tp, batch);
-  const Alloc m{pl};
+  const ActivationAlloc m{pl};
   auto act = [&](Shape s) { return m.act(s); };
   BlockScratch s;
   s.partial = act({L.B, L.T, L.C});

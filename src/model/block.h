@@ -40,6 +40,18 @@ struct BlockScratch {
   Tensor dk, dv, dk_pre;      // (B, T, KVl*hd)
 };
 
+// Activation tensors on placement.device: act() of the compute type, f32() for the fp32
+// statistics (rstd, lse, logits, loss buffers).
+struct ActivationAlloc {
+  const Placement& pl;
+  Tensor act(Shape s) const {
+    return Tensor::empty(s, MemCategory::activations, pl.compute, default_allocator(pl.device));
+  }
+  Tensor f32(Shape s) const {
+    return Tensor::empty(s, MemCategory::activations, DType::f32, default_allocator(pl.device));
+  }
+};
+
 // On placement.device; rstd and lse fp32, every other tensor of placement.compute.
 BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch,
                                         const Placement& placement = {});

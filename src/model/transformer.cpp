@@ -7,16 +7,16 @@ namespace tpb {
 
 TransformerActivations make_transformer_activations(const ModelConfig& c, int tp, int64_t batch,
                                                     bool recompute, const Placement& pl) {
-  const auto A = MemCategory::activations;
-  TrackingAllocator& alloc = default_allocator(pl.device);
-  const auto act = [&](Shape s) { return Tensor::empty(s, A, pl.compute, alloc); };
-  const auto f32 = [&](Shape s) { return Tensor::empty(s, A, DType::f32, alloc); };
+  const ActivationAlloc m{pl};
+  const auto act = [&](Shape s) { return m.act(s); };
+  const auto f32 = [&](Shape s) { return m.f32(s); };
   TransformerActivations a;
   a.batch = batch;
   a.recompute = recompute;
   const int64_t rows = batch * c.seq, v_local = c.vocab / tp;
-  a.tokens = Tensor::empty({batch, c.seq}, A, DType::i32, alloc);
-  a.targets = Tensor::empty({batch, c.seq}, A, DType::i32, alloc);
+  TrackingAllocator& alloc = default_allocator(pl.device);
+  a.tokens = Tensor::empty({batch, c.seq}, MemCategory::activations, DType::i32, alloc);
+  a.targets = Tensor::empty({batch, c.seq}, MemCategory::activations, DType::i32, alloc);
   for (int64_t l = 0; l <= c.n_layers; ++l) a.resid.push_back(act({batch, c.seq, c.dim}));
   for (int64_t l = 0; l < (recompute ? 1 : c.n_layers); ++l)
     a.blocks.push_back(make_block_activations(c, tp, batch, pl));

@@ -7,8 +7,8 @@
 
 namespace tpb {
 
-void all_reduce_tp(Tensor& x, Communicator& tp) {
-  tp.all_reduce(x.raw(), x.raw(), static_cast<size_t>(x.numel()), x.dtype(), ReduceOp::sum);
+void all_reduce_tp(Tensor& x, Communicator& tp, ReduceOp op) {
+  tp.all_reduce(x.raw(), x.raw(), static_cast<size_t>(x.numel()), x.dtype(), op);
 }
 
 void gather_from_tp_forward(Tensor& out, Tensor& staging, const Tensor& local,

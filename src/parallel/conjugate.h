@@ -23,8 +23,9 @@
 namespace tpb {
 
 
-// f backward, g forward: in-place sum over the TP group.
-void all_reduce_tp(Tensor& x, Communicator& tp);
+// f backward, g forward: in-place sum over the TP group (or another reduction, as the
+// vocab-parallel cross-entropy's max). Any element type and device.
+void all_reduce_tp(Tensor& x, Communicator& tp, ReduceOp op = ReduceOp::sum);
 
 // out (rows, sum(features)) <- every rank's local (rows, features[r]).
 void gather_from_tp_forward(Tensor& out, Tensor& staging, const Tensor& local,

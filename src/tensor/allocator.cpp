@@ -41,18 +41,22 @@ void TrackingAllocator::add(MemCategory category, int64_t bytes) {
   }
 }
 
-void* TrackingAllocator::allocate(size_t bytes, MemCategory category) {
-  if (device_ == Device::cuda) {
-    void* d = device::cuda_malloc(bytes);  // throws naming the sizes when it cannot
-    add(category, static_cast<int64_t>(bytes));
-    num_allocs_.fetch_add(1, std::memory_order_relaxed);
-    return d;
-  }
+namespace {
+
+void* host_allocate(size_t bytes, MemCategory category) {
   // aligned_alloc wants a multiple of the alignment; round up (and 0 -> one line).
   const size_t rounded = bytes == 0 ? kAlignment : (bytes + kAlignment - 1) / kAlignment * kAlignment;
   void* p = std::aligned_alloc(kAlignment, rounded);
   TPB_CHECK(p != nullptr, "out of memory allocating {} bytes of {}", bytes,
             mem_category_name(category));
+  return p;
+}
+
+}  // namespace
+
+void* TrackingAllocator::allocate(size_t bytes, MemCategory category) {
+  // The device's allocator throws naming the sizes when it cannot.
+  void* p = device_ == Device::cuda ? device::cuda_malloc(bytes) : host_allocate(bytes, category);
   add(category, static_cast<int64_t>(bytes));
   num_allocs_.fetch_add(1, std::memory_order_relaxed);
   return p;
