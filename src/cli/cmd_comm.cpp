@@ -75,7 +75,7 @@ class CommCommand final : public Command {
     std::optional<DeviceMesh> mesh;
     Communicator* group = &world;
     if (c.tp) {
-      mesh.emplace(world, *c.tp);
+      mesh.emplace(world, ParallelDims(world.size(), *c.tp));
       group = c.group == "tp" ? &mesh->tp() : &mesh->dp();
     }
     if (ctx.is_root()) {

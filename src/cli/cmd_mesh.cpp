@@ -22,10 +22,10 @@ class MeshCommand final : public Command {
     add_device_flags(sub, device_);
   }
   bool on_cuda() const override { return device_ == "cuda"; }
-  void validate(int world_size) const override { validate_mesh(world_size, tp_); }
+  void validate(int world_size) const override { ParallelDims(world_size, tp_); }
 
   int run(RunContext& ctx) override {
-    DeviceMesh mesh(ctx.world, tp_);
+    DeviceMesh mesh(ctx.world, ParallelDims(ctx.world.size(), tp_));
     const std::string report = mesh.gather_report();
     if (ctx.is_root()) {
       fmt::print("{}", report);

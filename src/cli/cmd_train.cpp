@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <map>
 #include <ctime>
 
 #include "cli/command.h"
@@ -56,10 +57,12 @@ class TrainCommand final : public Command {
     sub.add_option("--data-path", c_.data.path, "token file (llm.c / nanoGPT .bin) or UTF-8 text file");
     sub.add_option("--data-dtype", c_.data.token_dtype, std::string("token file format: ") + kTokenDtypes)->capture_default_str();
     sub.add_option("--data-seed", c_.data.seed, "seed of the data sampling")->capture_default_str();
+    const std::map<std::string, DpShard> dp_shards = {
+        {"none", DpShard::none}, {"optimizer", DpShard::optimizer}, {"full", DpShard::full}};
     sub.add_option("--dp-shard", c_.dp_shard,
                    "data-parallel layout: none (DDP), optimizer (ZeRO-1), full (FSDP / ZeRO-3)")
-        ->check(CLI::IsMember({"none", "optimizer", "full"}))
-        ->capture_default_str();
+        ->transform(CLI::CheckedTransformer(dp_shards))
+        ->default_str("none");
     sub.add_flag("--dp-overlap", c_.dp_overlap,
                  "none/optimizer: reduce gradients during backward (a communication thread)");
     sub.add_option("--prefetch", prefetch_, "full: all-gather the next unit during the current one (on|off)")
@@ -71,7 +74,7 @@ class TrainCommand final : public Command {
     sub.add_option("--bucket-mb", c_.bucket_mb, "gradient bucket size for the DP all-reduce")->capture_default_str();
     sub.add_option("--log-every", c_.log_every, "print a progress line every k iterations")->capture_default_str();
     sub.add_flag("--profile", c_.profile, "write per-rank and merged Chrome/Perfetto traces into the run directory");
-    add_device_flags(sub, c_.device, &c_.dtype);
+    add_device_flags(sub, device_, &dtype_);
     sub.add_flag("--async-comm", async_comm_,
                  "cuda: let NCCL collectives run behind the host (overlap; their recorded times are "
                  "then enqueue times, not transfers)");
@@ -84,30 +87,33 @@ class TrainCommand final : public Command {
   void validate(int world_size) const override {
     const TrainConfig c = config();
     validate_train_config(c, planned_world(world_size));
-    // Opens and checks the data now: a bad file fails before any rank starts training.
-    open_token_source(c.data, c.model.vocab, c.model.seq);
+    // Opens and checks the data now: a bad file fails before any rank starts training. On a
+    // rank, run() trains on this same source (the file is opened once per process).
+    source_ = open_token_source(c.data, c.model.vocab, c.model.seq);
   }
 
-  bool on_cuda() const override { return c_.device == "cuda"; }
+  bool on_cuda() const override { return device_ == "cuda"; }
 
   int run(RunContext& ctx) override {
     const TrainConfig c = config();
     Communicator& world = ctx.world;
-    const int dp_size = world.size() / c.tp;
+    const ParallelDims dims = validate_train_config(c, planned_world(world.size()));
     if (dry_run_) {
-      if (ctx.is_root()) fmt::print("{}", format_dry_run(c, planned_world(world.size())));
+      if (ctx.is_root()) fmt::print("{}", format_dry_run(c, dims));
       return 0;
     }
     world.set_synchronous(!async_comm_);  // before the split: the mesh's groups inherit it
-    DeviceMesh mesh(world, c.tp);
+    DeviceMesh mesh(world, dims);
     const std::string mesh_report = mesh.gather_report();
     const std::string dir = run_directory(world);
-    const auto source = open_token_source(c.data, c.model.vocab, c.model.seq);
+    if (!source_) source_ = open_token_source(c.data, c.model.vocab, c.model.seq);
+    TokenSource& source = *source_;
     if (ctx.is_root()) {
-      fmt::print("{}{}", mesh_report, format_train_header(c, world.size(), dp_size, source->describe()));
+      fmt::print("{}{}", mesh_report, format_train_header(c, dims, source.describe()));
       if (on_cuda())
-        fmt::print("device: {}, {} compute; collectives: {}{}\n", device::cuda_device_description(), c.dtype,
-                   ctx.comm_path, async_comm_ ? " (async: comm times are enqueue times)" : "");
+        fmt::print("device: {}, {} compute; collectives: {}{}\n", device::cuda_device_description(),
+                   dtype_name(c.placement.compute), ctx.comm_path,
+                   async_comm_ ? " (async: comm times are enqueue times)" : "");
       fmt::print("\n");
       std::fflush(stdout);
     }
@@ -116,18 +122,18 @@ class TrainCommand final : public Command {
       if (!ctx.is_root() || (r.iter + 1) % c.log_every != 0) return;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
       const double eta = elapsed / (r.iter + 1) * (c.iters - r.iter - 1);
-      fmt::print("{}", format_progress(r, c, dp_size, eta));
+      fmt::print("{}", format_progress(r, c, dims, eta));
       std::fflush(stdout);
     };
-    TrainResult result = run_training(c, mesh, progress);
+    TrainResult result = run_training(c, mesh, source, progress);
     if (c.profile) write_traces(result.trace, result.comms, world, dir, "train");
     if (!ctx.is_root()) return 0;
 
-    const TrainSummary s = summarize_training(result, c, world.size(), dp_size);
+    const TrainSummary s = summarize_training(result, c, dims);
     fmt::print("{}", format_train_summary(s));
     const MachineInfo machine = read_machine_info(MpiRuntime::library_version());
-    write_file_atomic(dir + "/config.json",
-                      train_config_json(c, world.size(), dp_size, machine, result.data_description).dump(2) + "\n");
+    const nlohmann::json config_doc = train_config_json(c, dims, machine, result.data_description);
+    write_file_atomic(dir + "/config.json", config_doc.dump(2) + "\n");
     write_file_atomic(dir + "/metrics.jsonl", train_metrics_jsonl(result));
     const nlohmann::json summary = train_summary_json(s);
     write_file_atomic(dir + "/summary.json", summary.dump(2) + "\n");
@@ -136,7 +142,7 @@ class TrainCommand final : public Command {
       nlohmann::json losses = nlohmann::json::array();
       for (const IterRecord& it : result.per_rank[0]) losses.push_back(it.loss);
       const nlohmann::json doc = {{"schema", "tpbench.train/1"},
-                                  {"config", train_config_json(c, world.size(), dp_size, machine, result.data_description)},
+                                  {"config", config_doc},
                                   {"summary", summary},
                                   {"losses", losses},
                                   {"run_directory", dir}};
@@ -169,6 +175,7 @@ class TrainCommand final : public Command {
     c.opt.lr_warmup = lr_warmup_ >= 0 ? lr_warmup_ : c.iters / 10;
     c.prefetch = prefetch_ == "on";
     c.recompute = recompute_ == "block";
+    c.placement = parse_placement(device_, dtype_);
     return c;
   }
 
@@ -203,6 +210,8 @@ class TrainCommand final : public Command {
   std::string out_ = "outputs";
   std::string run_name_ = "train";
   std::string json_;
+  std::string device_ = "cpu", dtype_ = "fp32";
+  mutable std::unique_ptr<TokenSource> source_;  // opened by validate() (every rank runs it first)
 };
 
 }  // namespace

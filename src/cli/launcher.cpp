@@ -1,8 +1,12 @@
 #include "cli/launcher.h"
 
 #include <dlfcn.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -76,6 +80,41 @@ std::string blas_coretype_fix() {
   if (flags.count("avx512f") && flags.count("avx512bw") && flags.count("avx512vl")) return "SkylakeX";
   if (flags.count("avx2") && flags.count("fma")) return "Haswell";
   return "";
+}
+
+MachineCapacity read_machine_capacity() {
+  MachineCapacity m;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string line; std::getline(meminfo, line);)
+    if (line.rfind("MemAvailable:", 0) == 0) {
+      std::istringstream words(line.substr(13));
+      int64_t kib = -1;
+      if (words >> kib && kib >= 0) m.mem_available_bytes = kib * 1024;
+      break;
+    }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    m.cores = std::max(1, CPU_COUNT(&set));
+  else
+    m.cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return m;
+}
+
+std::string launch_refusal(int nproc, const MachineCapacity& m) {
+  const auto gib = [](double b) { return b / (1 << 30); };
+  std::vector<std::string> why;
+  const double need = static_cast<double>(nproc) * static_cast<double>(kRankBaselineBytes);
+  if (m.mem_available_bytes >= 0 && need > static_cast<double>(m.mem_available_bytes))
+    why.push_back(fmt::format("{:.1f} GiB at {} MiB a rank before any work, of {:.1f} GiB available", gib(need),
+                              kRankBaselineBytes >> 20, gib(static_cast<double>(m.mem_available_bytes))));
+  const int64_t max_ranks = static_cast<int64_t>(m.cores) * kMaxRanksPerCore;
+  if (nproc > max_ranks)
+    why.push_back(fmt::format("{} ranks on {} core{} (at most {}: {} a core)", nproc, m.cores,
+                              m.cores == 1 ? "" : "s", max_ranks, kMaxRanksPerCore));
+  if (why.empty()) return "";
+  return fmt::format("--nproc {} would overload this machine: {}; use fewer ranks, or add {} to launch them anyway",
+                     nproc, fmt::join(why, "; "), kForceNprocFlag);
 }
 
 std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args) {

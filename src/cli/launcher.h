@@ -3,6 +3,7 @@
 // in place.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,33 @@ struct LaunchEnv {
 };
 
 LaunchEnv read_launch_env();
+
+// What this machine can hold: the kernel's estimate of the memory available to new
+// processes without swapping (MemAvailable in /proc/meminfo; -1 when unreadable) and the
+// cores this process may run on.
+struct MachineCapacity {
+  int64_t mem_available_bytes = -1;
+  int cores = 1;
+};
+MachineCapacity read_machine_capacity();
+
+// Resident memory of one rank doing nothing yet (MPI initialised, communicators built),
+// measured on the 2-core CI machine (Open MPI 4.1, Release build): `/usr/bin/time -v
+// tpbench mesh` peaks at 17.7 MB; summed over the job's processes (/proc/PID/smaps_rollup,
+// mpirun and orted included) 16-64 ranks of a small `linear` hold 24-29 MiB RSS a rank
+// (7-13 MiB PSS: RSS counts the shared libraries once per rank). 32 MiB a rank is the
+// stated baseline; commands that allocate (train, linear) need more on top.
+inline constexpr int64_t kRankBaselineBytes = int64_t{32} << 20;
+// Ranks per core the launcher starts without --force-nproc: beyond that, time-sharing is
+// no benchmark and the ranks' busy-polling can stall the machine.
+inline constexpr int kMaxRanksPerCore = 8;
+inline constexpr const char* kForceNprocFlag = "--force-nproc";
+
+// Why the launcher should refuse to start `nproc` ranks on `m` (one sentence naming the
+// numbers and the override flag), or "" when they fit: nproc x kRankBaselineBytes must fit
+// in the memory available (unknown memory is not refused), and nproc must not exceed
+// cores x kMaxRanksPerCore.
+std::string launch_refusal(int nproc, const MachineCapacity& m);
 
 // The mpirun command line that runs `self_args` on n ranks: oversubscription allowed (more
 // ranks than cores), run-as-root allowed when we are root, and OPENBLAS_NUM_THREADS set so

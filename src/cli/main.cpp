@@ -61,6 +61,11 @@ int main(int argc, char** argv) {
   app.add_option("--nproc", nproc,
                  "number of ranks to launch (through mpirun); default: the launcher's, or 1")
       ->check(CLI::Range(1, 4096));
+  bool force_nproc = false;
+  app.add_flag(tpb::kForceNprocFlag, force_nproc,
+               fmt::format("launch --nproc ranks even beyond what the machine holds ({} MiB a rank of the "
+                           "available memory, {} ranks a core)",
+                           tpb::kRankBaselineBytes >> 20, tpb::kMaxRanksPerCore));
   auto commands = tpb::make_commands();
   tpb::Command* chosen = nullptr;
   for (auto& cmd : commands) {
@@ -93,6 +98,11 @@ int main(int argc, char** argv) {
     if (env.under_launcher && nproc > 0 && nproc != env.world_size)
       tpb::usage_error("--nproc {} but the launcher started {} ranks", nproc, env.world_size);
     chosen->validate(world_size);
+    // Ranks this launcher would start: refused, before any starts, if they would overload
+    // the machine (1000 ranks of ~100 MiB on a 24 GiB machine runs it out of memory).
+    if (!env.under_launcher && world_size > 1 && chosen->uses_mpi() && !force_nproc)
+      if (const std::string why = tpb::launch_refusal(world_size, tpb::read_machine_capacity()); !why.empty())
+        tpb::usage_error("{}", why);
     if (chosen->on_cuda()) {  // before any rank starts: no GPU is one clear error, not N
       std::string why;
       if (tpb::device::cuda_device_count(&why) == 0) tpb::usage_error("--device cuda: no CUDA device ({})", why);

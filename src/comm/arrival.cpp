@@ -2,9 +2,23 @@
 
 #include <algorithm>
 
+#include "base/clock.h"
 #include "base/error.h"
 
 namespace tpb {
+
+void CommSums::add(const CommTiming& t) {
+  seconds += seconds_between(t.record.start_ns, t.record.end_ns);
+  wait += static_cast<double>(t.wait_ns) * 1e-9;
+  transfer += static_cast<double>(t.transfer_ns) * 1e-9;
+  bytes += static_cast<double>(t.record.bytes);
+}
+
+CommSums sum_comms(std::span<const CommTiming> timings) {
+  CommSums s;
+  for (const CommTiming& t : timings) s.add(t);
+  return s;
+}
 
 std::vector<CommRecord> records_of_group(std::span<const CommRecord> records, int32_t group_id) {
   std::vector<CommRecord> out;

@@ -23,6 +23,14 @@ struct CommTiming {
   int64_t transfer_ns = 0;
 };
 
+// Sums over collectives (one group's in one step, say): seconds inside the calls, of which
+// waiting for the last rank and transfer, and bytes (CommRecord::bytes).
+struct CommSums {
+  double seconds = 0, wait = 0, transfer = 0, bytes = 0;
+  void add(const CommTiming& t);
+};
+CommSums sum_comms(std::span<const CommTiming> timings);
+
 // The records of one group, in call order, as this rank logged them.
 std::vector<CommRecord> records_of_group(std::span<const CommRecord> records, int32_t group_id);
 

@@ -3,9 +3,11 @@
 //
 // Public calls validate their arguments (counts that fit, counts a collective can split,
 // roots in range), time themselves and append a CommRecord to the shared CommLog, then
-// hand over to the backend's do_* implementation. Backends (MPI now; NCCL later) only move
-// bytes. Buffers are raw pointers + element count + DType so that comm depends on base
-// only; the fp32 span overloads are conveniences over the same calls.
+// hand over to the backend's do_* implementation. Backends (MPI on host memory, MPI with
+// host staging of device buffers, NCCL) only move bytes. Buffers are raw pointers +
+// element count + DType, so comm depends on base and the device runtime interface
+// (device/device.h: where a buffer lives), not on tensors; the fp32 span overloads are
+// conveniences over the same calls.
 //
 // Semantics (NCCL's, so both backends agree):
 //   all_reduce       recv[i] = op over ranks of send[i]; send == recv is in place.
@@ -14,7 +16,8 @@
 //   all_gather_v     as all_gather with counts[r] elements from rank r.
 //   reduce_scatter   recv (recv_count) = op over ranks of send[rank*recv_count, ...);
 //                    in place when recv == send + rank * recv_count.
-//   reduce_scatter_v as reduce_scatter with counts[r] elements to rank r.
+//   reduce_scatter_v as reduce_scatter with counts[r] elements to rank r; in place when
+//                    recv == send + (counts[0] + ... + counts[rank - 1]).
 //   broadcast        buf on every rank = buf on root.
 //   all_to_all       send holds size() blocks of count_per_peer; block p goes to rank p,
 //                    and recv block p comes from rank p (recv[p] = send of rank p, block

@@ -3,7 +3,7 @@
 #include <climits>
 
 #include "base/error.h"
-#include "comm/device_mesh.h"
+#include "comm/parallel_dims.h"
 #include "commbench/check_values.h"
 #include "commbench/sizes.h"
 
@@ -24,8 +24,8 @@ GroupLayout comm_group_layout(const CommBenchConfig& c, int world_size) {
     for (int r = 0; r < world_size; ++r) l.groups[0][static_cast<size_t>(r)] = r;
   } else {
     l.name = c.group;
-    l.groups = c.group == "tp" ? mesh_tp_groups(world_size, *c.tp)
-                                : mesh_dp_groups(world_size, *c.tp);
+    const ParallelDims dims(world_size, *c.tp);
+    l.groups = c.group == "tp" ? dims.tp_groups() : dims.dp_groups();
   }
   l.size = static_cast<int>(l.groups.front().size());
   return l;
@@ -48,7 +48,6 @@ void validate_comm_config(const CommBenchConfig& c, int world_size) {
   if (c.check < 0) usage_error("-c/--check must be >= 0, got {}", c.check);
   if (c.group != "tp" && c.group != "dp") usage_error("--group {} is not one of tp|dp", c.group);
   if (!c.tp && c.group != "tp") usage_error("--group {} needs --tp (without it the world is one group)", c.group);
-  if (c.tp) validate_mesh(world_size, *c.tp);
   const GroupLayout l = comm_group_layout(c, world_size);
   if (c.root < 0 || c.root >= l.size)
     usage_error("--root {} is outside a {} group of {} ranks", c.root, l.name, l.size);

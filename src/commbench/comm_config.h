@@ -37,7 +37,7 @@ struct GroupLayout {
   int group_of(int world_rank) const;
 };
 
-// Pure: from the config and the world size alone (DeviceMesh's layout, TP innermost).
+// Pure: from the config and the world size alone (ParallelDims: the mesh layout, TP innermost).
 GroupLayout comm_group_layout(const CommBenchConfig& c, int world_size);
 
 // Throws UsageError naming the flag and the value for the first thing wrong.

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "comm/device_mesh.h"
+#include "comm/parallel_dims.h"
 #include "commbench/bench_op.h"
 #include "commbench/sizes.h"
 

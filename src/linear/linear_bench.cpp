@@ -107,9 +107,9 @@ class ShardedLinearStep {
       column_parallel_linear_forward(y_local_, col_, x_, trace);
       gather_from_tp_forward(y_, staging_, y_local_, out_sizes_, tp_);
     } else {
-      take_feature_slice(x_local_, x_, row_.in_shard.offset);  // scatter_to_tp forward
+      scatter_to_tp_forward(x_local_, x_, row_.in_shard.offset);
       row_parallel_linear_forward(y_, row_, x_local_, trace);
-      all_reduce_tp(y_, tp_);                                // g forward
+      reduce_from_tp_forward(y_, tp_);                         // g forward
       ops::bias_add_forward(y_, row_.bias);                  // once, after the sum
     }
     loss_ = ops::mse_forward(y_, target_);
@@ -121,9 +121,9 @@ class ShardedLinearStep {
     dx_.zero();
     if (mode_ == LinearMode::row) {
       col_.dbias.zero();
-      take_feature_slice(dy_local_, dy_, col_.out_shard.offset);  // gather backward
+      gather_from_tp_backward(dy_local_, dy_, col_.out_shard.offset);
       column_parallel_linear_backward(dx_, col_, dy_local_, x_, /*overwrite_dweight=*/true, trace);
-      all_reduce_tp(dx_, tp_);                                    // f backward
+      copy_to_tp_backward(dx_, tp_);                              // f backward
     } else {
       row_.dbias.zero();
       row_parallel_linear_backward(dx_, row_, dy_, x_local_, /*overwrite_dweight=*/true, trace);
@@ -182,8 +182,6 @@ class ShardedLinearStep {
   double loss_ = 0;
 };
 
-// StepClock marks of a step.
-enum Mark { kStart, kForwardEnd, kBackwardEnd, kEnd, kMarks };
 struct IterStamps {
   int64_t start, forward_end, backward_end, end;
 };
@@ -194,7 +192,7 @@ LinearRun run_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& 
   const Device device = device_of(c);
   const FullProblem problem = on_device(make_full_problem(c), device);
   ShardedLinearStep step(mode, c, problem, world);
-  StepClock clock(device == Device::cuda, kMarks), floor_clock(device == Device::cuda, 2);
+  StepClock clock(device == Device::cuda, kStepMarks), floor_clock(device == Device::cuda, 2);
   // Seconds of step.compute_only() on this rank (queued work drained first on a GPU).
   const auto time_floor = [&] {
     floor_clock.start();
@@ -235,11 +233,11 @@ LinearRun run_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& 
       ScopedSpan span(trace, "optimizer", "user_annotation");
       step.optimizer();
     }
-    clock.mark(kEnd);
+    clock.mark(kStepEnd);
     const std::vector<int64_t> t = clock.resolve();
     if (trace && trace->gpu_timing()) trace->resolve_gpu(clock.start_event(), clock.start_host_ns());
     IterStamps& s = stamps[static_cast<size_t>(i)];
-    s = {t[kStart], t[kForwardEnd], t[kBackwardEnd], t[kEnd]};
+    s = {t[kStepStart], t[kForwardEnd], t[kBackwardEnd], t[kStepEnd]};
     if (trace) trace->add({"ProfilerStep", "user_annotation", s.start, s.end, i});
     // ---- end of timed step; the floors, interleaved so they see the same machine ----
     world.barrier();
@@ -263,35 +261,18 @@ LinearRun run_linear_mode(LinearMode mode, const LinearConfig& c, Communicator& 
   world.broadcast(&run.floor_seconds, 1, DType::f64, 0);
 
   // This rank's phases per iteration, with its collectives assigned by start time.
-  std::vector<double> mine(static_cast<size_t>(c.iters) * kIterPhaseFields, 0.0);
+  std::vector<IterPhases> mine(static_cast<size_t>(c.iters));
   size_t k = 0;
   for (int i = 0; i < c.iters; ++i) {
     const IterStamps& s = stamps[static_cast<size_t>(i)];
-    IterPhases p;
+    IterPhases& p = mine[static_cast<size_t>(i)];
     p.step = seconds_between(s.start, s.end);
     p.forward = seconds_between(s.start, s.forward_end);
     p.backward = seconds_between(s.forward_end, s.backward_end);
     p.optimizer = seconds_between(s.backward_end, s.end);
-    for (; k < run.comms.size() && run.comms[k].record.start_ns < s.end; ++k) {
-      const CommTiming& t = run.comms[k];
-      p.comm += seconds_between(t.record.start_ns, t.record.end_ns);
-      p.wait += static_cast<double>(t.wait_ns) * 1e-9;
-      p.transfer += static_cast<double>(t.transfer_ns) * 1e-9;
-      p.comm_bytes += static_cast<double>(t.record.bytes);
-    }
-    double* f = mine.data() + static_cast<size_t>(i) * kIterPhaseFields;
-    const double fields[kIterPhaseFields] = {p.step, p.forward, p.backward, p.optimizer,
-                                             p.comm, p.wait, p.transfer, p.comm_bytes};
-    std::copy(fields, fields + kIterPhaseFields, f);
+    for (; k < run.comms.size() && run.comms[k].record.start_ns < s.end; ++k) p.comm.add(run.comms[k]);
   }
-  std::vector<double> all(mine.size() * static_cast<size_t>(world.size()));
-  world.all_gather(mine.data(), all.data(), mine.size(), DType::f64);
-  run.per_rank.assign(static_cast<size_t>(world.size()), std::vector<IterPhases>(static_cast<size_t>(c.iters)));
-  for (int r = 0; r < world.size(); ++r)
-    for (int i = 0; i < c.iters; ++i) {
-      const double* f = all.data() + (static_cast<size_t>(r) * static_cast<size_t>(c.iters) + static_cast<size_t>(i)) * kIterPhaseFields;
-      run.per_rank[static_cast<size_t>(r)][static_cast<size_t>(i)] = {f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
-    }
+  run.per_rank = all_gather_records(world, kIterPhaseFields, mine);
 
   return run;
 }

@@ -19,6 +19,7 @@
 #include "comm/arrival.h"
 #include "comm/communicator.h"
 #include "profile/trace.h"
+#include "report/record_fields.h"
 
 namespace tpb {
 
@@ -43,13 +44,25 @@ struct LinearConfig {
 // them over, no timed iterations, ...). Needs only the world size: runs before launch.
 void validate_linear_config(const LinearConfig& c, int world_size);
 
-// One rank's phases of one timed iteration, in seconds (comm_bytes in bytes).
+// One rank's phases of one timed iteration, in seconds (comm.bytes in bytes). Every member
+// is listed once in kIterPhaseFields (the compiler checks), which packs, unpacks and writes it.
 struct IterPhases {
   double step = 0, forward = 0, backward = 0, optimizer = 0;
-  double comm = 0, wait = 0, transfer = 0;  // inside this step, all collectives
-  double comm_bytes = 0;
+  CommSums comm{};  // inside this step, all collectives
 };
-inline constexpr int kIterPhaseFields = 8;
+
+// IterPhases' fields under the keys of the results JSON's per-iteration objects (docs/results.md).
+inline constexpr auto kIterPhaseFields = std::to_array<RecordField<IterPhases>>({
+    record_field<&IterPhases::step>("step_ms", 1e3),
+    record_field<&IterPhases::forward>("forward_ms", 1e3),
+    record_field<&IterPhases::backward>("backward_ms", 1e3),
+    record_field<&IterPhases::optimizer>("optimizer_ms", 1e3),
+    record_field<&IterPhases::comm, &CommSums::seconds>("comm_ms", 1e3),
+    record_field<&IterPhases::comm, &CommSums::wait>("wait_ms", 1e3),
+    record_field<&IterPhases::comm, &CommSums::transfer>("transfer_ms", 1e3),
+    record_field<&IterPhases::comm, &CommSums::bytes>("comm_bytes"),
+});
+static_assert(lists_every_leaf_once(kIterPhaseFields), "a member of IterPhases is missing from kIterPhaseFields");
 
 struct LinearRun {
   LinearMode mode = LinearMode::row;

@@ -19,23 +19,15 @@ LinearSummary summarize_linear_run(const LinearRun& run, const LinearConfig& c) 
   for (const auto& rank : run.per_rank)
     for (size_t i = 0; i < iters; ++i) step_slowest[i] = std::max(step_slowest[i], rank[i].step);
   s.step = summarize(step_slowest);
-  auto over_ranks = [&](auto value) {
-    std::vector<double> medians;
-    for (const auto& rank : run.per_rank) {
-      std::vector<double> v;
-      for (const auto& p : rank) v.push_back(value(p));
-      medians.push_back(summarize(v).median);
-    }
-    return summarize(medians);
-  };
-  s.forward = over_ranks([](const IterPhases& p) { return p.forward; });
-  s.backward = over_ranks([](const IterPhases& p) { return p.backward; });
-  s.optimizer = over_ranks([](const IterPhases& p) { return p.optimizer; });
-  s.comm = over_ranks([](const IterPhases& p) { return p.comm; });
-  s.wait = over_ranks([](const IterPhases& p) { return p.wait; });
-  s.transfer = over_ranks([](const IterPhases& p) { return p.transfer; });
-  s.comm_bytes_per_step = over_ranks([](const IterPhases& p) { return p.comm_bytes; }).median;
-  s.compute = over_ranks([](const IterPhases& p) { return p.step - p.comm; });
+  const auto& ranks = run.per_rank;
+  s.forward = over_ranks(ranks, member<&IterPhases::forward>);
+  s.backward = over_ranks(ranks, member<&IterPhases::backward>);
+  s.optimizer = over_ranks(ranks, member<&IterPhases::optimizer>);
+  s.comm = over_ranks(ranks, member<&IterPhases::comm, &CommSums::seconds>);
+  s.wait = over_ranks(ranks, member<&IterPhases::comm, &CommSums::wait>);
+  s.transfer = over_ranks(ranks, member<&IterPhases::comm, &CommSums::transfer>);
+  s.comm_bytes_per_step = over_ranks(ranks, member<&IterPhases::comm, &CommSums::bytes>).median;
+  s.compute = over_ranks(ranks, [](const IterPhases& p) { return p.step - p.comm.seconds; });
   s.samples_per_s = s.step.median > 0 ? static_cast<double>(c.batch) / s.step.median : 0;
   s.gflop_per_s = s.step.median > 0 ? linear_flops_per_step(c) / s.step.median * 1e-9 : 0;
   s.floor_seconds = run.floor_seconds;
@@ -184,11 +176,7 @@ nlohmann::json linear_results_json(const LinearConfig& c, int world_size, const 
     nlohmann::json ranks = nlohmann::json::array();
     for (size_t r = 0; r < runs[k].per_rank.size(); ++r) {
       nlohmann::json iters = nlohmann::json::array();
-      for (const IterPhases& p : runs[k].per_rank[r])
-        iters.push_back({{"step_ms", p.step * 1e3}, {"forward_ms", p.forward * 1e3},
-                         {"backward_ms", p.backward * 1e3}, {"optimizer_ms", p.optimizer * 1e3},
-                         {"comm_ms", p.comm * 1e3}, {"wait_ms", p.wait * 1e3},
-                         {"transfer_ms", p.transfer * 1e3}, {"comm_bytes", p.comm_bytes}});
+      for (const IterPhases& p : runs[k].per_rank[r]) iters.push_back(record_json(kIterPhaseFields, p));
       ranks.push_back({{"rank", r}, {"iterations", iters}});
     }
     mode["ranks"] = ranks;

@@ -12,8 +12,8 @@ struct Local {
   int64_t B, T, C, hl, kvl, hd, fl;
 };
 
-Local local_sizes(const ModelConfig& c, int tp, int64_t batch) {
-  return {batch, c.seq, c.dim, c.n_heads / tp, c.n_kv_heads / tp, c.head_dim(), c.ffn_hidden / tp};
+Local dims_of(const ModelConfig& c, const LocalSizes& l, int64_t batch) {
+  return {batch, c.seq, c.dim, l.heads, l.kv_heads, l.head_dim, l.ffn_hidden};
 }
 
 
@@ -35,9 +35,9 @@ void linear_backward(Tensor& dx, bool accumulate_dx, Param& w, const Tensor& dy,
 
 }  // namespace
 
-BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch,
+BlockActivations make_block_activations(const ModelConfig& c, const LocalSizes& local, int64_t batch,
                                         const Placement& pl) {
-  const Local L = local_sizes(c, tp, batch);
+  const Local L = dims_of(c, local, batch);
   const ActivationAlloc m{pl};
   auto act = [&](Shape s) { return m.act(s); };
   BlockActivations a;
@@ -57,8 +57,9 @@ BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t ba
   return a;
 }
 
-BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch, const Placement& pl) {
-  const Local L = local_sizes(c, tp, batch);
+BlockScratch make_block_scratch(const ModelConfig& c, const LocalSizes& local, int64_t batch,
+                                const Placement& pl) {
+  const Local L = dims_of(c, local, batch);
   const ActivationAlloc m{pl};
   auto act = [&](Shape s) { return m.act(s); };
   BlockScratch s;
@@ -78,8 +79,9 @@ BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch, con
 }
 
 void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
-                   const Tensor& x, const ModelConfig& c, Communicator& tp, TraceBuffer* trace) {
-  const int64_t hd = c.head_dim(), hl = a.q.dim(2) / hd, kvl = a.k.dim(2) / hd;
+                   const Tensor& x, const ModelConfig& c, const LocalSizes& local, Communicator& tp,
+                   TraceBuffer* trace) {
+  const int64_t hd = local.head_dim, hl = local.heads, kvl = local.kv_heads;
   // Attention sub-block. (f: identity forward.)
   ops::rmsnorm_forward(a.xn1, a.rstd1, x, w.attention_norm->compute, c.norm_eps);
   linear(a.q, a.xn1, *w.wq, trace);
@@ -94,7 +96,7 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
     ops::attention_forward(att4, a.lse, q4, k4, v4);
   }
   linear(s.partial, a.att, *w.wo, trace);
-  all_reduce_tp(s.partial, tp);  // g
+  reduce_from_tp_forward(s.partial, tp);  // g
   ops::add_forward(a.h, x, s.partial);
   // Feed-forward sub-block.
   ops::rmsnorm_forward(a.xn2, a.rstd2, a.h, w.ffn_norm->compute, c.norm_eps);
@@ -102,14 +104,14 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
   linear(a.a3, a.xn2, *w.w3, trace);
   ops::swiglu_forward(a.g, a.a1, a.a3);
   linear(s.partial, a.g, *w.w2, trace);
-  all_reduce_tp(s.partial, tp);  // g
+  reduce_from_tp_forward(s.partial, tp);  // g
   ops::add_forward(out, a.h, s.partial);
 }
 
 void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
-                    const Tensor& x, const Tensor& dout, const ModelConfig& c, Communicator& tp,
-                    TraceBuffer* trace) {
-  const int64_t hd = c.head_dim(), hl = a.q.dim(2) / hd, kvl = a.k.dim(2) / hd;
+                    const Tensor& x, const Tensor& dout, const ModelConfig& c, const LocalSizes& local,
+                    Communicator& tp, TraceBuffer* trace) {
+  const int64_t hd = local.head_dim, hl = local.heads, kvl = local.kv_heads;
   // Feed-forward: out = h + ffn(h), so dh = dout + d(ffn input).
   linear_backward(s.dg, false, *w.w2, dout, a.g, trace);
   s.da1.zero();
@@ -117,7 +119,7 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   ops::swiglu_backward(s.da1, s.da3, s.dg, a.a1, a.a3);
   linear_backward(s.dxn, false, *w.w1, s.da1, a.xn2, trace);
   linear_backward(s.dxn, true, *w.w3, s.da3, a.xn2, trace);
-  all_reduce_tp(s.dxn, tp);  // f backward: sum the partial input gradients
+  copy_to_tp_backward(s.dxn, tp);  // f backward: sum the partial input gradients
   s.dh.copy_from(dout);
   ops::rmsnorm_backward(s.dh, w.ffn_norm->grad, s.dxn, a.h, w.ffn_norm->compute, a.rstd2);
   // Attention: h = x + attn(x), so dx = dh + d(attention input).
@@ -139,7 +141,7 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   linear_backward(s.dxn, false, *w.wq, s.dq_pre, a.xn1, trace);
   linear_backward(s.dxn, true, *w.wk, s.dk_pre, a.xn1, trace);
   linear_backward(s.dxn, true, *w.wv, s.dv, a.xn1, trace);
-  all_reduce_tp(s.dxn, tp);  // f backward
+  copy_to_tp_backward(s.dxn, tp);  // f backward
   dx.copy_from(s.dh);
   ops::rmsnorm_backward(dx, w.attention_norm->grad, s.dxn, x, w.attention_norm->compute, a.rstd1);
 }

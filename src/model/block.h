@@ -20,8 +20,8 @@
 
 namespace tpb {
 
-// What forward keeps for backward, for one block. Shapes with local sizes: Hl = heads / tp,
-// KVl = kv heads / tp, Fl = ffn_hidden / tp, hd = head dim; (B, T, X) tensors.
+// What forward keeps for backward, for one block. Shapes with this rank's LocalSizes: Hl
+// heads, KVl KV heads, Fl FFN hidden features, hd = head dim; (B, T, X) tensors.
 struct BlockActivations {
   Tensor rstd1, xn1;        // (B*T), (B, T, C)
   Tensor q, k, v;           // (B, T, Hl*hd), (B, T, KVl*hd) x2; q and k after RoPE
@@ -53,18 +53,19 @@ struct ActivationAlloc {
 };
 
 // On placement.device; rstd and lse fp32, every other tensor of placement.compute.
-BlockActivations make_block_activations(const ModelConfig& c, int tp, int64_t batch,
+BlockActivations make_block_activations(const ModelConfig& c, const LocalSizes& local, int64_t batch,
                                         const Placement& placement = {});
-BlockScratch make_block_scratch(const ModelConfig& c, int tp, int64_t batch,
+BlockScratch make_block_scratch(const ModelConfig& c, const LocalSizes& local, int64_t batch,
                                 const Placement& placement = {});
 
 // out (B, T, C) = block(x). x must stay unchanged until block_backward.
 void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
-                   const Tensor& x, const ModelConfig& c, Communicator& tp, TraceBuffer* trace);
+                   const Tensor& x, const ModelConfig& c, const LocalSizes& local, Communicator& tp,
+                   TraceBuffer* trace);
 
 // dx (B, T, C) = d loss / d x (overwritten); every weight's grad += its gradient.
 void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
-                    const Tensor& x, const Tensor& dout, const ModelConfig& c, Communicator& tp,
-                    TraceBuffer* trace);
+                    const Tensor& x, const Tensor& dout, const ModelConfig& c, const LocalSizes& local,
+                    Communicator& tp, TraceBuffer* trace);
 
 }  // namespace tpb

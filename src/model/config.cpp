@@ -69,6 +69,18 @@ void validate_model_config(const ModelConfig& c, int tp) {
   if (c.vocab % tp != 0) usage_error("--tp {} does not divide --vocab {} (the vocabulary is not padded)", tp, c.vocab);
 }
 
+LocalSizes local_sizes(const ModelConfig& c, int tp) {
+  validate_model_config(c, tp);
+  LocalSizes l;
+  l.tp = tp;
+  l.heads = c.n_heads / tp;
+  l.kv_heads = c.n_kv_heads / tp;
+  l.head_dim = c.head_dim();
+  l.ffn_hidden = c.ffn_hidden / tp;
+  l.vocab = c.vocab / tp;
+  return l;
+}
+
 int64_t matmul_parameter_count(const ModelConfig& c) {
   const int64_t hd = c.head_dim();
   const int64_t attn = c.dim * (c.n_heads * hd) * 2 + c.dim * (c.n_kv_heads * hd) * 2;  // wq, wo, wk, wv

@@ -48,6 +48,24 @@ std::vector<std::string> model_preset_names();
 // vocab that tp cannot split): one UsageError naming the values.
 void validate_model_config(const ModelConfig& c, int tp);
 
+// This rank's share of the model's dimensions under tensor parallelism: whole heads, whole
+// KV heads, and even splits of the FFN hidden size and of the vocabulary (nothing is
+// padded, so the model is the same at every tp). Every allocation, kernel call and memory
+// formula reads these; nothing else divides by tp.
+struct LocalSizes {
+  int tp = 1;
+  int64_t heads = 0;       // query heads on this rank
+  int64_t kv_heads = 0;    // key/value heads on this rank
+  int64_t head_dim = 0;    // not split
+  int64_t ffn_hidden = 0;  // SwiGLU hidden features on this rank
+  int64_t vocab = 0;       // vocabulary rows of the embedding and the output on this rank
+
+  int64_t q_features() const { return heads * head_dim; }
+  int64_t kv_features() const { return kv_heads * head_dim; }
+};
+// validate_model_config(c, tp), then the split.
+LocalSizes local_sizes(const ModelConfig& c, int tp);
+
 // Every parameter of the full (unsharded) model.
 int64_t parameter_count(const ModelConfig& c);
 // Parameters that take part in matmuls (all but the embedding table and the norm weights).

@@ -26,44 +26,51 @@ Shape Param::local_shape() const {
 
 int64_t Param::value_numel() const { return local_shape().numel(); }
 
-void ModelParams::add(const std::string& name, int64_t rows, int64_t cols, ShardKind kind, int unit) {
+void ModelParams::add(const std::string& name, int64_t rows, int64_t cols, ShardKind kind, int unit,
+                      int64_t local) {
   Param p;
   p.name = name;
   p.full_rows = rows;
   p.full_cols = cols;
   p.kind = kind;
   p.unit = unit;
-  const int64_t split = kind == ShardKind::rows ? rows : kind == ShardKind::cols ? cols : 0;
-  if (kind == ShardKind::replicated) p.shard = {0, rows * cols};
-  else p.shard = shard_of(split, tp_size_, tp_rank_);
+  if (kind == ShardKind::replicated) {
+    p.shard = {0, rows * cols};
+  } else {
+    // The split dimension holds tp equal parts of `local` (LocalSizes): rank r keeps part r.
+    const int64_t split = kind == ShardKind::rows ? rows : cols;
+    TPB_CHECK(local * dims_.tp() == split, "{}: {} local of {} over tp {}", name, local, split, dims_.tp());
+    p.shard = {tp_rank_ * local, local};
+  }
   params_.push_back(std::move(p));
 }
 
-ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_pad, bool materialize,
+ModelParams::ModelParams(const ModelConfig& c, const ParallelDims& dims, int tp_rank, bool materialize,
                          Placement placement)
-    : config_(c), tp_rank_(tp_rank), tp_size_(tp_size), placement_(placement) {
-  validate_model_config(c, tp_size);
-  TPB_CHECK(dp_pad >= 1, "dp_pad {} must be >= 1", dp_pad);
+    : config_(c), dims_(dims), local_(local_sizes(c, dims.tp())), tp_rank_(tp_rank), placement_(placement) {
+  TPB_CHECK(tp_rank >= 0 && tp_rank < dims.tp(), "tp rank {} outside {}", tp_rank, dims.describe());
+  const int dp = dims.dp();  // every unit is padded to a multiple of it
   const int64_t hd = c.head_dim();
-  add("tok_embeddings", c.vocab, c.dim, ShardKind::rows, 0);
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    const std::string p = "layers." + std::to_string(l) + ".";
-    const int u = static_cast<int>(l) + 1;
+  const LocalSizes& l = local_;
+  add("tok_embeddings", c.vocab, c.dim, ShardKind::rows, 0, l.vocab);
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    const int u = static_cast<int>(i) + 1;
     add(p + "attention_norm.weight", 1, c.dim, ShardKind::replicated, u);
-    add(p + "attention.wq", c.n_heads * hd, c.dim, ShardKind::rows, u);
-    add(p + "attention.wk", c.n_kv_heads * hd, c.dim, ShardKind::rows, u);
-    add(p + "attention.wv", c.n_kv_heads * hd, c.dim, ShardKind::rows, u);
-    add(p + "attention.wo", c.dim, c.n_heads * hd, ShardKind::cols, u);
+    add(p + "attention.wq", c.n_heads * hd, c.dim, ShardKind::rows, u, l.q_features());
+    add(p + "attention.wk", c.n_kv_heads * hd, c.dim, ShardKind::rows, u, l.kv_features());
+    add(p + "attention.wv", c.n_kv_heads * hd, c.dim, ShardKind::rows, u, l.kv_features());
+    add(p + "attention.wo", c.dim, c.n_heads * hd, ShardKind::cols, u, l.q_features());
     add(p + "ffn_norm.weight", 1, c.dim, ShardKind::replicated, u);
-    add(p + "feed_forward.w1", c.ffn_hidden, c.dim, ShardKind::rows, u);
-    add(p + "feed_forward.w2", c.dim, c.ffn_hidden, ShardKind::cols, u);
-    add(p + "feed_forward.w3", c.ffn_hidden, c.dim, ShardKind::rows, u);
+    add(p + "feed_forward.w1", c.ffn_hidden, c.dim, ShardKind::rows, u, l.ffn_hidden);
+    add(p + "feed_forward.w2", c.dim, c.ffn_hidden, ShardKind::cols, u, l.ffn_hidden);
+    add(p + "feed_forward.w3", c.ffn_hidden, c.dim, ShardKind::rows, u, l.ffn_hidden);
   }
   const int head = static_cast<int>(c.n_layers) + 1;
   add("norm.weight", 1, c.dim, ShardKind::replicated, head);
-  add("output", c.vocab, c.dim, ShardKind::rows, head);
+  add("output", c.vocab, c.dim, ShardKind::rows, head, l.vocab);
 
-  // Flat layout: units in order, each padded to a multiple of dp_pad.
+  // Flat layout: units in order, each padded to a multiple of the dp size.
   units_.assign(static_cast<size_t>(num_units()), UnitRange{});
   int64_t offset = 0;
   int current = -1;
@@ -71,7 +78,7 @@ ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_
     if (p.unit != current) {
       if (current >= 0) {
         UnitRange& prev = units_[static_cast<size_t>(current)];
-        prev.padded = (prev.size + dp_pad - 1) / dp_pad * dp_pad;
+        prev.padded = (prev.size + dp - 1) / dp * dp;
         offset = prev.begin + prev.padded;
       }
       current = p.unit;
@@ -83,7 +90,7 @@ ModelParams::ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_
     units_[static_cast<size_t>(current)].size += n;
   }
   UnitRange& last = units_.back();
-  last.padded = (last.size + dp_pad - 1) / dp_pad * dp_pad;
+  last.padded = (last.size + dp - 1) / dp * dp;
   flat_size_ = last.begin + last.padded;
   TPB_CHECK(!placement_.mixed() || materialize,
             "mixed precision ({}) needs materialized parameters (not --dp-shard full)",

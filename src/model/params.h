@@ -3,7 +3,7 @@
 // gradients in a few large buckets and optimizers can walk one array.
 //
 // The flat layout is by unit (0 the embedding, 1 + l layer l, L + 1 the final norm and the
-// output), each unit's range padded with zeros to a multiple of `dp_pad` so it can be
+// output), each unit's range padded with zeros to a multiple of the dp size so it can be
 // split evenly over the data-parallel ranks (ZeRO / FSDP shard every unit). With
 // `materialize` the whole flat values and gradients are allocated and every parameter
 // views them (DDP, ZeRO-1); without (FSDP), a unit's parameters exist only while
@@ -11,7 +11,8 @@
 //
 // Sharding (Megatron): column-parallel weights (wq, wk, wv, w1, w3) and the vocab-parallel
 // embedding and output keep a slice of ROWS (dim 0); row-parallel weights (wo, w2) a slice
-// of COLUMNS (dim 1); norm weights are replicated on every TP rank.
+// of COLUMNS (dim 1); norm weights are replicated on every TP rank. The slices' sizes are
+// the model's LocalSizes (model/config.h), published by local().
 //
 // Serial-equivalent initialisation: each FULL tensor is drawn from its own stream seeded
 // by (seed, name), then this rank keeps its slice, so tp = 1, 2, 4 start from the same model.
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/parallel_dims.h"
 #include "model/config.h"
 #include "parallel/sharding.h"
 #include "tensor/tensor.h"
@@ -47,12 +49,13 @@ struct Param {
 struct UnitRange {
   int64_t begin = 0;   // first element in the flat buffer
   int64_t size = 0;    // elements of parameters
-  int64_t padded = 0;  // size rounded up to a multiple of dp_pad
+  int64_t padded = 0;  // size rounded up to a multiple of the dp size
 };
 
 class ModelParams {
  public:
-  ModelParams(const ModelConfig& c, int tp_rank, int tp_size, int dp_pad = 1, bool materialize = true,
+  // This TP rank's parameters of the layout `dims` (units padded to a multiple of dims.dp()).
+  ModelParams(const ModelConfig& c, const ParallelDims& dims = {}, int tp_rank = 0, bool materialize = true,
               Placement placement = {});
 
   // Draws every full tensor from the seed and keeps this rank's slice (every unit must be bound) (DESIGN.md section 6
@@ -95,14 +98,19 @@ class ModelParams {
   Param& output() { return params_.back(); }
   int num_units() const { return static_cast<int>(config_.n_layers) + 2; }
   const ModelConfig& config() const { return config_; }
+  const ParallelDims& dims() const { return dims_; }
+  const LocalSizes& local() const { return local_; }
   int tp_rank() const { return tp_rank_; }
-  int tp_size() const { return tp_size_; }
+  int tp_size() const { return dims_.tp(); }
 
  private:
-  void add(const std::string& name, int64_t rows, int64_t cols, ShardKind kind, int unit);
+  // `local`: the size of this rank's slice of the split dimension (unused when replicated).
+  void add(const std::string& name, int64_t rows, int64_t cols, ShardKind kind, int unit, int64_t local = 0);
 
   ModelConfig config_;
-  int tp_rank_, tp_size_;
+  ParallelDims dims_;
+  LocalSizes local_;
+  int tp_rank_;
   std::vector<Param> params_;
   std::vector<UnitRange> units_;
   int64_t flat_size_ = 0;

@@ -1,31 +1,32 @@
 #include "model/transformer.h"
 
+#include "base/error.h"
 #include "kernels/ops.h"
 #include "parallel/conjugate.h"
 
 namespace tpb {
 
-TransformerActivations make_transformer_activations(const ModelConfig& c, int tp, int64_t batch,
-                                                    bool recompute, const Placement& pl) {
+TransformerActivations make_transformer_activations(const ModelConfig& c, const LocalSizes& local,
+                                                    int64_t batch, bool recompute, const Placement& pl) {
   const ActivationAlloc m{pl};
   const auto act = [&](Shape s) { return m.act(s); };
   const auto f32 = [&](Shape s) { return m.f32(s); };
   TransformerActivations a;
   a.batch = batch;
   a.recompute = recompute;
-  const int64_t rows = batch * c.seq, v_local = c.vocab / tp;
+  const int64_t rows = batch * c.seq, v_local = local.vocab;
   TrackingAllocator& alloc = default_allocator(pl.device);
   a.tokens = Tensor::empty({batch, c.seq}, MemCategory::activations, DType::i32, alloc);
   a.targets = Tensor::empty({batch, c.seq}, MemCategory::activations, DType::i32, alloc);
   for (int64_t l = 0; l <= c.n_layers; ++l) a.resid.push_back(act({batch, c.seq, c.dim}));
   for (int64_t l = 0; l < (recompute ? 1 : c.n_layers); ++l)
-    a.blocks.push_back(make_block_activations(c, tp, batch, pl));
+    a.blocks.push_back(make_block_activations(c, local, batch, pl));
   if (recompute) a.recompute_out = act({batch, c.seq, c.dim});
   a.rstd_f = f32({rows});
   a.xf = act({batch, c.seq, c.dim});
   a.logits = f32({rows, v_local});  // fp32 logits, as in the reference model
   a.ce = make_vocab_parallel_ce(rows, pl.device);
-  a.scratch = make_block_scratch(c, tp, batch, pl);
+  a.scratch = make_block_scratch(c, local, batch, pl);
   a.dresid_a = act({batch, c.seq, c.dim});
   a.dresid_b = act({batch, c.seq, c.dim});
   a.dlogits = act({rows, v_local});
@@ -66,7 +67,11 @@ double transformer_forward(TransformerActivations& a, ModelParams& p, Communicat
 
 void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communicator& tp,
                               TraceBuffer* trace, UnitHooks* hooks) {
+  TPB_CHECK(p.tp_size() == tp.size() && p.tp_rank() == tp.rank(),
+            "parameters of tp rank {}/{} used on a tp communicator of rank {}/{}", p.tp_rank(), p.tp_size(),
+            tp.rank(), tp.size());
   const ModelConfig& c = p.config();
+  const LocalSizes& local = p.local();
   const int head = static_cast<int>(c.n_layers) + 1;
   {
     UnitUse use(hooks, 0, false);
@@ -77,7 +82,7 @@ void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communi
     UnitUse use(hooks, static_cast<int>(l) + 1, false);
     ScopedSpan span(trace, "block", "layer", l);
     block_forward(a.resid[static_cast<size_t>(l + 1)], block_acts(a, l), a.scratch, p.layer(l),
-                  a.resid[static_cast<size_t>(l)], c, tp, trace);
+                  a.resid[static_cast<size_t>(l)], c, local, tp, trace);
   }
   UnitUse use(hooks, head, false);
   ops::rmsnorm_forward(a.xf, a.rstd_f, a.resid.back(), p.norm().compute, c.norm_eps);
@@ -93,6 +98,7 @@ void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communi
 void transformer_backward(TransformerActivations& a, ModelParams& p, Communicator& tp, TraceBuffer* trace,
                           UnitHooks* hooks) {
   const ModelConfig& c = p.config();
+  const LocalSizes& local = p.local();
   const int head = static_cast<int>(c.n_layers) + 1;
   Tensor* dcur = &a.dresid_a;
   Tensor* dnext = &a.dresid_b;
@@ -106,7 +112,7 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
       ops::matmul(dxf, a.dlogits, out.compute);  // partial over the vocabulary shards
       ops::matmul(out.grad, a.dlogits, a.xf.view({a.xf.shape().rows(), c.dim}), true, false, 1.0f, true);
     }
-    all_reduce_tp(dxf, tp);  // f backward
+    copy_to_tp_backward(dxf, tp);  // f backward
     dcur->zero();
     ops::rmsnorm_backward(*dcur, p.norm().grad, dxf, a.resid.back(), p.norm().compute, a.rstd_f);
   }
@@ -118,9 +124,9 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
       const Tensor& x = a.resid[static_cast<size_t>(l)];
       if (a.recompute) {
         ScopedSpan re(trace, "recompute", "user_annotation");
-        block_forward(a.recompute_out, block_acts(a, l), a.scratch, p.layer(l), x, c, tp, trace);
+        block_forward(a.recompute_out, block_acts(a, l), a.scratch, p.layer(l), x, c, local, tp, trace);
       }
-      block_backward(*dnext, block_acts(a, l), a.scratch, p.layer(l), x, *dcur, c, tp, trace);
+      block_backward(*dnext, block_acts(a, l), a.scratch, p.layer(l), x, *dcur, c, local, tp, trace);
       std::swap(dcur, dnext);
     }
     if (hooks) hooks->grads_ready(static_cast<int>(l) + 1);

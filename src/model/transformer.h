@@ -51,11 +51,11 @@ struct TransformerActivations {
 
 // On placement.device: tokens and targets int32, rstd, lse, logits and the loss buffers
 // fp32, every other activation of placement.compute.
-TransformerActivations make_transformer_activations(const ModelConfig& c, int tp, int64_t batch,
-                                                    bool recompute = false,
+TransformerActivations make_transformer_activations(const ModelConfig& c, const LocalSizes& local,
+                                                    int64_t batch, bool recompute = false,
                                                     const Placement& placement = {});
 
-// Forward pass up to every row's loss in a.ce.losses; nothing is read back to the host, so
+// Forward pass up to every row's loss in a.ce.losses (p's tp rank and size must be tp's); nothing is read back to the host, so
 // on the GPU the host does not wait (read the loss after the step with mean_loss(a.ce)).
 void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communicator& tp,
                               TraceBuffer* trace = nullptr, UnitHooks* hooks = nullptr);

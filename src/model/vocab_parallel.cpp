@@ -9,7 +9,7 @@ namespace tpb {
 void vocab_parallel_embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& table,
                                       int64_t vocab_start, Communicator& tp) {
   ops::embedding_forward(out, tokens, table, vocab_start);
-  if (tp.size() > 1) all_reduce_tp(out, tp);
+  reduce_from_tp_forward(out, tp);  // each row found on one rank; zeros elsewhere
 }
 
 void vocab_parallel_embedding_backward(Tensor& dtable, const Tensor& dout, const Tensor& tokens,
@@ -31,9 +31,9 @@ void vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, const Tensor& log
   TPB_CHECK(targets.numel() == rows && ce.losses.numel() == rows,
             "vocab-parallel cross-entropy: logits {} with {} targets", logits.shape().str(), targets.numel());
   ops::ce_row_max(ce.row_max, logits);
-  if (tp.size() > 1) all_reduce_tp(ce.row_max, tp, ReduceOp::max);
+  all_reduce_tp(ce.row_max, tp, ReduceOp::max);
   ops::ce_sum_exp_target(ce.sum_exp, logits, ce.row_max, targets, vocab_start);
-  if (tp.size() > 1) all_reduce_tp(ce.sum_exp, tp);
+  all_reduce_tp(ce.sum_exp, tp);
   ops::ce_losses(ce.losses, ce.sum_exp, ce.row_max);
 }
 

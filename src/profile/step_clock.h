@@ -14,6 +14,10 @@
 
 namespace tpb {
 
+// The marks of one training step, in order, for `train` and `linear` alike: its start, the
+// end of forward, the end of backward, its end (after the optimizer); kStepMarks of them.
+enum StepMark : int { kStepStart, kForwardEnd, kBackwardEnd, kStepEnd, kStepMarks };
+
 class StepClock {
  public:
   // gpu: marks are CUDA events on the compute stream; else the host clock.

@@ -1,105 +1,67 @@
-// Data parallelism over the dp communicator, in three layouts (--dp-shard):
+// Data parallelism over the dp communicator: the interface the trainer calls and the model
+// announces its units to (UnitHooks), with one strategy per --dp-shard layout:
 //
-//   none       DDP: every rank holds all parameters, gradients and AdamW state; gradients
-//              are averaged with all-reduce, in buckets of whole units merged from the
-//              head down to --bucket-mb.
-//   optimizer  ZeRO-1: gradients are reduce-scattered (averaged) unit by unit, each rank
-//              keeps AdamW state for, and updates, its 1/dp shard of every unit, then the
-//              updated shards are all-gathered into the full parameters.
-//   full       FSDP / ZeRO-3: each rank stores only its 1/dp shard of every unit's
-//              parameters. A unit's full parameters are all-gathered just before its
-//              forward and again before its backward, and freed right after use; its
-//              gradients are reduce-scattered into the rank's gradient shard and the full
-//              gradient buffer freed. With prefetch, the next unit's all-gather is queued
-//              while the current unit computes; the time the computation still waits for an
-//              all-gather is reported as exposed.
+//   none       Ddp   (train/dp/ddp.h)    parameters, gradients, AdamW state replicated;
+//                                       gradients averaged by all-reduce in buckets.
+//   optimizer  Zero1 (train/dp/zero1.h)  gradients reduce-scattered, AdamW state and the
+//                                       update sharded, updated shards all-gathered.
+//   full       Fsdp  (train/dp/fsdp.h)   parameters, gradients and AdamW state sharded;
+//                                       each unit all-gathered just before it is used.
 //
-// With `overlap` (none, optimizer) or `prefetch` (full), collectives run on a
-// communication thread (needs MPI_THREAD_MULTIPLE). The shards are contiguous: rank r of D
-// holds elements [r * S_u, (r + 1) * S_u) of unit u's padded range (ModelParams pads each
-// unit to a multiple of D), stored at [begin_u / D, begin_u / D + S_u) of the shard buffers.
+// A step, as the trainer drives it:
+//
+//   forward   (model calls before_unit / after_unit for units 0 .. L+1)
+//   zero_grads()
+//   backward  (model calls before_unit / after_unit for L+1 .. 0, and grads_ready(u) once
+//              unit u's gradients are final)
+//   finish_backward()              every gradient reduced
+//   optimizer_step(config, step, lr)   clip (norm over TP and DP) and AdamW
+//
+// How the collectives run relative to the computation (synchronously, on a communication
+// thread, or queued on a GPU communicator's stream) is the strategies' shared CommQueue
+// (train/dp/comm_queue.h).
 //
 // Gradient clipping counts replicated parameters (norm weights) once over TP and every
 // element once over DP: the norm is computed on the reduced gradients (full ones in DDP,
 // shards otherwise).
 #pragma once
 
-#include <map>
+#include <cstdint>
 #include <memory>
-#include <string>
-#include <vector>
 
 #include "comm/communicator.h"
 #include "model/params.h"
 #include "model/transformer.h"
-#include "train/comm_worker.h"
+#include "train/dp_shard.h"
 #include "train/optimizer.h"
 
 namespace tpb {
 
-enum class DpShard { none, optimizer, full };
-DpShard parse_dp_shard(const std::string& name);  // UsageError for an unknown name
-std::string dp_shard_name(DpShard s);
-
-class DataParallel final : public UnitHooks {
+class DataParallel : public UnitHooks {
  public:
-  // `p` must have been built with dp_pad = dp.size(), materialized unless mode is full.
-  DataParallel(DpShard mode, ModelParams& p, Communicator& dp, Communicator& tp, int64_t bucket_bytes,
-               bool overlap);
-  ~DataParallel() override;
+  ~DataParallel() override = default;
 
-  // Serial-equivalent initialisation (full mode keeps only this rank's shards).
-  void init_params(uint64_t seed);
+  virtual DpShard mode() const = 0;
+  // Serial-equivalent initialisation (FSDP keeps only this rank's shards).
+  virtual void init_params(uint64_t seed) = 0;
   // Before backward: zero the gradients this layout accumulates into.
-  void zero_grads();
-
-  void before_unit(int unit, bool backward) override;
-  void after_unit(int unit, bool backward) override;
-  void grads_ready(int unit) override;
+  virtual void zero_grads() = 0;
   // Returns when every gradient is reduced.
-  void finish_backward();
-  // Clip (returns the norm before clipping) and AdamW step (1-based) with learning rate lr;
-  // ZeRO-1 then all-gathers the updated parameters.
-  double optimizer_step(const OptimizerConfig& c, int64_t step, float lr);
+  virtual void finish_backward() = 0;
+  // Clip (returns the norm before clipping) and AdamW step (1-based) with learning rate lr.
+  virtual double optimizer_step(const OptimizerConfig& c, int64_t step, float lr) = 0;
 
-  DpShard mode() const { return mode_; }
-  int num_buckets() const { return static_cast<int>(buckets_.size()); }
-  // Seconds the computation spent waiting for (or doing) FSDP all-gathers since the last call.
-  double take_exposed_gather_seconds();
-
- private:
-  // fp32 buffers on the parameters' device.
-  Tensor zeros(Shape shape, MemCategory category) const;
-  Tensor empty(Shape shape, MemCategory category) const;
-  struct Bucket {
-    int64_t offset, count;  // flat elements
-    int lowest_unit;        // complete when this unit is done
-  };
-  int64_t shard_size(int u) const { return p_.units()[static_cast<size_t>(u)].padded / dp_.size(); }
-  int64_t shard_offset(int u) const { return p_.units()[static_cast<size_t>(u)].begin / dp_.size(); }
-  void run_or_submit(std::function<void()> task);
-  void reduce_bucket(const Bucket& b);
-  void reduce_scatter_unit(int u, const Tensor& full_grads);
-  Tensor gather_unit(int u);  // allocates and fills the unit's full parameters
-  void issue_prefetch(int u);
-  double sharded_grad_norm(Communicator& tp);
-
-  DpShard mode_;
-  ModelParams& p_;
-  Communicator& dp_;
-  Communicator& tp_;
-  std::unique_ptr<CommWorker> worker_;
-  bool deferred_ = false;  // overlap by queueing on a GPU communicator's stream (no thread)
-  std::vector<Bucket> buckets_;  // none: in completion order
-  size_t next_bucket_ = 0;
-  Tensor value_shard_;           // full: (flat / dp) parameters
-  Tensor grad_shard_;            // optimizer, full: (flat / dp) gradients
-  Tensor m_, v_;                 // AdamW state: flat (none) or flat / dp
-  // full mode: gathered units (and their tickets when prefetched), gradient buffers.
-  std::map<int, Tensor> gathered_;
-  std::map<int, uint64_t> pending_;
-  std::map<int, Tensor> unit_grads_;
-  int64_t exposed_ns_ = 0;
+  // DDP: gradient buckets (0 elsewhere, and with one dp rank).
+  virtual int num_buckets() const { return 0; }
+  // FSDP: seconds the computation spent waiting for (or doing) all-gathers since the last
+  // call (0 elsewhere).
+  virtual double take_exposed_gather_seconds() { return 0; }
 };
+
+// `p` must have been built with dims().dp() == dp.size(), materialized unless mode is full.
+// `overlap`: none / optimizer reduce gradients during backward; full prefetches the next
+// unit's parameters.
+std::unique_ptr<DataParallel> make_data_parallel(DpShard mode, ModelParams& p, Communicator& dp,
+                                                 Communicator& tp, int64_t bucket_bytes, bool overlap);
 
 }  // namespace tpb

@@ -6,15 +6,15 @@
 
 namespace tpb {
 
-int64_t local_parameter_elements(const ModelConfig& c, int tp, int dp) {
-  return ModelParams(c, 0, tp, dp, /*materialize=*/false).flat_size();
+int64_t local_parameter_elements(const ModelConfig& c, const ParallelDims& dims) {
+  return ModelParams(c, dims, 0, /*materialize=*/false).flat_size();
 }
 
-double activation_bytes(const ModelConfig& c, int tp, int64_t batch, bool recompute) {
+double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t batch, bool recompute) {
   const double n = static_cast<double>(batch * c.seq), C = static_cast<double>(c.dim);
-  const double hl = static_cast<double>(c.n_heads / tp), kvl = static_cast<double>(c.n_kv_heads / tp);
-  const double hd = static_cast<double>(c.head_dim()), fl = static_cast<double>(c.ffn_hidden / tp);
-  const double vl = static_cast<double>(c.vocab / tp), L = static_cast<double>(c.n_layers);
+  const double hl = static_cast<double>(local.heads), kvl = static_cast<double>(local.kv_heads);
+  const double hd = static_cast<double>(local.head_dim), fl = static_cast<double>(local.ffn_hidden);
+  const double vl = static_cast<double>(local.vocab), L = static_cast<double>(c.n_layers);
   // One block's saved activations (model/block.h BlockActivations).
   const double block = n * (2 + 3 * C + 2 * hl * hd + 2 * kvl * hd + hl + 3 * fl);
   // Shared backward scratch (BlockScratch).
@@ -29,13 +29,13 @@ double activation_bytes(const ModelConfig& c, int tp, int64_t batch, bool recomp
   return 4 * elements;
 }
 
-MemoryPrediction predict_memory(const ModelConfig& c, int tp, int dp, DpShard shard, int64_t batch,
+MemoryPrediction predict_memory(const ModelConfig& c, const ParallelDims& dims, DpShard shard, int64_t batch,
                                 bool recompute) {
   MemoryPrediction m;
   auto held = [&](MemCategory cat, double elements) { m.persistent[static_cast<size_t>(cat)] = 4 * elements; };
   auto extra = [&](MemCategory cat, double elements) { m.transient[static_cast<size_t>(cat)] = 4 * elements; };
-  const ModelParams shapes(c, 0, tp, dp, /*materialize=*/false);
-  const double p = static_cast<double>(shapes.flat_size()), d = dp;
+  const ModelParams shapes(c, dims, 0, /*materialize=*/false);
+  const double p = static_cast<double>(shapes.flat_size()), d = dims.dp();
   double largest_unit = 0;
   for (const UnitRange& u : shapes.units()) largest_unit = std::max(largest_unit, static_cast<double>(u.padded));
   switch (shard) {
@@ -60,7 +60,7 @@ MemoryPrediction predict_memory(const ModelConfig& c, int tp, int dp, DpShard sh
       extra(MemCategory::comm_buffers, 3 * largest_unit);
       break;
   }
-  m.persistent[static_cast<size_t>(MemCategory::activations)] = activation_bytes(c, tp, batch, recompute);
+  m.persistent[static_cast<size_t>(MemCategory::activations)] = activation_bytes(c, shapes.local(), batch, recompute);
   return m;
 }
 

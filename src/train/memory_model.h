@@ -6,9 +6,10 @@
 #include <array>
 #include <cstdint>
 
+#include "comm/parallel_dims.h"
 #include "model/config.h"
 #include "tensor/allocator.h"
-#include "train/data_parallel.h"
+#include "train/dp_shard.h"
 
 namespace tpb {
 
@@ -26,11 +27,11 @@ struct MemoryPrediction {
 };
 
 // Elements of the TP-local flat parameter buffer (units padded to a multiple of dp).
-int64_t local_parameter_elements(const ModelConfig& c, int tp, int dp);
+int64_t local_parameter_elements(const ModelConfig& c, const ParallelDims& dims);
 // The bytes of activations `make_transformer_activations` allocates.
-double activation_bytes(const ModelConfig& c, int tp, int64_t batch, bool recompute);
+double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t batch, bool recompute);
 
-MemoryPrediction predict_memory(const ModelConfig& c, int tp, int dp, DpShard shard, int64_t batch,
+MemoryPrediction predict_memory(const ModelConfig& c, const ParallelDims& dims, DpShard shard, int64_t batch,
                                 bool recompute);
 
 }  // namespace tpb

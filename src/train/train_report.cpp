@@ -8,15 +8,10 @@ namespace tpb {
 
 namespace {
 
-Stats over_ranks(const TrainResult& r, double IterRecord::*field) {
-  std::vector<double> medians;
-  for (const auto& rank : r.per_rank) {
-    std::vector<double> v;
-    for (const IterRecord& it : rank)
-      if (!it.warmup) v.push_back(it.*field);
-    medians.push_back(summarize(v).median);
-  }
-  return summarize(medians);
+// Over ranks, of each rank's median over the timed (not warm-up) iterations.
+template <class Value>
+Stats over_ranks(const TrainResult& r, Value value) {
+  return tpb::over_ranks(r.per_rank, value, [](const IterRecord& it) { return !it.warmup; });
 }
 
 std::string ms(double s) { return fmt::format("{:.1f}", s * 1e3); }
@@ -34,8 +29,9 @@ std::string thousands(int64_t v) {
 
 }  // namespace
 
-TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int world_size, int dp_size) {
+TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, const ParallelDims& dims) {
   TrainSummary s;
+  const int world_size = dims.world(), dp_size = dims.dp();
   const size_t iters = r.per_rank.empty() ? 0 : r.per_rank[0].size();
   std::vector<double> slowest;
   for (size_t i = 0; i < iters; ++i) {
@@ -46,23 +42,23 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int 
   }
   s.timed_iters = static_cast<int>(slowest.size());
   s.dt = summarize(slowest);
-  s.dtf = over_ranks(r, &IterRecord::dtf);
-  s.dtb = over_ranks(r, &IterRecord::dtb);
-  s.opt = over_ranks(r, &IterRecord::opt);
-  s.tp_comm = over_ranks(r, &IterRecord::tp_comm);
-  s.tp_wait = over_ranks(r, &IterRecord::tp_wait);
-  s.tp_transfer = over_ranks(r, &IterRecord::tp_transfer);
-  s.dp_comm = over_ranks(r, &IterRecord::dp_comm);
-  s.dp_wait = over_ranks(r, &IterRecord::dp_wait);
-  s.dp_transfer = over_ranks(r, &IterRecord::dp_transfer);
+  s.dtf = over_ranks(r, member<&IterRecord::dtf>);
+  s.dtb = over_ranks(r, member<&IterRecord::dtb>);
+  s.opt = over_ranks(r, member<&IterRecord::dt_opt>);
+  s.tp_comm = over_ranks(r, member<&IterRecord::tp, &CommSums::seconds>);
+  s.tp_wait = over_ranks(r, member<&IterRecord::tp, &CommSums::wait>);
+  s.tp_transfer = over_ranks(r, member<&IterRecord::tp, &CommSums::transfer>);
+  s.dp_comm = over_ranks(r, member<&IterRecord::dp, &CommSums::seconds>);
+  s.dp_wait = over_ranks(r, member<&IterRecord::dp, &CommSums::wait>);
+  s.dp_transfer = over_ranks(r, member<&IterRecord::dp, &CommSums::transfer>);
   s.tokens_per_step = static_cast<double>(c.batch * dp_size * c.model.seq);
   s.tokens_per_s = s.dt.median > 0 ? s.tokens_per_step / s.dt.median : 0;
   s.flops_per_step = model_flops_per_step(c.model, static_cast<int64_t>(s.tokens_per_step));
   s.model_flops_per_s = s.dt.median > 0 ? s.flops_per_step / s.dt.median : 0;
   s.gemm_peak_flops = r.gemm_peak_flops;
   s.mfu = s.gemm_peak_flops > 0 ? s.model_flops_per_s / (world_size * s.gemm_peak_flops) : 0;
-  s.device = c.device;
-  s.dtype = c.dtype;
+  s.device = std::string(device_name(c.placement.device));
+  s.dtype = std::string(dtype_name(c.placement.compute));
   s.device_description = r.device_description;
   s.dense_peak_flops = r.dense_peak_flops;
   s.mfu_dense = s.dense_peak_flops > 0 ? s.model_flops_per_s / (world_size * s.dense_peak_flops) : 0;
@@ -91,32 +87,33 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int 
                                  static_cast<double>(m.total_peak),
                                  rank < r.peak_rss_bytes.size() ? r.peak_rss_bytes[rank] : 0.0});
   }
-  s.dp_shard = c.dp_shard;
-  s.predicted = predict_memory(c.model, c.tp, dp_size, parse_dp_shard(c.dp_shard), c.batch, c.recompute);
-  s.gather_total = over_ranks(r, &IterRecord::gather_total);
-  s.gather_exposed = over_ranks(r, &IterRecord::gather_exposed);
+  s.dp_shard = dp_shard_name(c.dp_shard);
+  s.predicted = predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute);
+  s.gather_total = over_ranks(r, member<&IterRecord::gather_total>);
+  s.gather_exposed = over_ranks(r, member<&IterRecord::gather_exposed>);
   std::vector<double> totals;
   for (const auto& rank : r.per_rank) totals.push_back(rank.empty() ? 0.0 : static_cast<double>(rank.back().mem.total_peak));
   s.mem_total_peak = summarize(totals);
   return s;
 }
 
-std::string format_train_header(const TrainConfig& c, int world_size, int dp_size, const std::string& data) {
+std::string format_train_header(const TrainConfig& c, const ParallelDims& dims, const std::string& data) {
   const ModelConfig& m = c.model;
+  const int dp_size = dims.dp();
   return fmt::format(
       "tpbench train: preset {}, {} parameters (dim {}, {} layers, {} heads, {} KV heads, FFN {}, vocab {}, seq {})\n"
       "  mesh dp {} x tp {} on {} ranks; batch {} per DP rank ({} tokens a step); AdamW lr {} wd {} clip {}; "
       "{} iterations ({} warm-up, not summarised)\n  data: {}\n",
       c.preset, thousands(parameter_count(m)), m.dim, m.n_layers, m.n_heads, m.n_kv_heads, m.ffn_hidden, m.vocab,
-      m.seq, dp_size, c.tp, world_size, c.batch, c.batch * dp_size * m.seq, c.opt.lr, c.opt.weight_decay,
+      m.seq, dp_size, dims.tp(), dims.world(), c.batch, c.batch * dp_size * m.seq, c.opt.lr, c.opt.weight_decay,
       c.opt.grad_clip, c.iters, c.warmup_iters, data);
 }
 
-std::string format_progress(const IterRecord& r, const TrainConfig& c, int dp_size, double eta_s) {
-  const double tokens = static_cast<double>(c.batch * dp_size * c.model.seq);
+std::string format_progress(const IterRecord& r, const TrainConfig& c, const ParallelDims& dims, double eta_s) {
+  const double tokens = static_cast<double>(c.batch * dims.dp() * c.model.seq);
   return fmt::format("iter {:>4}/{}  loss {:.4f}  dt {:>7.1f} ms  dtf {:>7.1f}  dtb {:>7.1f}  opt {:>6.1f}  "
                      "tok/s {:>8.0f}  lr {:.2e}  ETA {:.0f} s{}\n",
-                     r.iter + 1, c.iters, r.loss, r.dt * 1e3, r.dtf * 1e3, r.dtb * 1e3, r.opt * 1e3,
+                     r.iter + 1, c.iters, r.loss, r.dt * 1e3, r.dtf * 1e3, r.dtb * 1e3, r.dt_opt * 1e3,
                      r.dt > 0 ? tokens / r.dt : 0.0, r.lr, eta_s, r.warmup ? "  (warm-up)" : "");
 }
 
@@ -167,13 +164,14 @@ std::string format_train_summary(const TrainSummary& s) {
   return out;
 }
 
-std::string format_dry_run(const TrainConfig& c, int world_size) {
+std::string format_dry_run(const TrainConfig& c, const ParallelDims& dims) {
   const ModelConfig& m = c.model;
-  const int dp = world_size / c.tp;
-  std::string out = fmt::format("tpbench train --dry-run: preset {}, mesh dp {} x tp {}\n", c.preset, dp, c.tp);
+  const int dp = dims.dp();
+  std::string out = fmt::format("tpbench train --dry-run: preset {}, mesh dp {} x tp {}\n", c.preset, dp, dims.tp());
   out += fmt::format("parameters: {}\n", thousands(parameter_count(m)));
-  const ModelParams p0(m, 0, c.tp, 1, /*materialize=*/false);  // shapes only; every TP rank's are equal
-  out += fmt::format("per-rank shards (tp rank 0 of {}; every TP rank holds the same sizes):\n", c.tp);
+  // Shapes only; every TP rank's are equal. Units unpadded (as one dp rank): the tensors' own sizes.
+  const ModelParams p0(m, ParallelDims(dims.tp(), dims.tp()), 0, /*materialize=*/false);
+  out += fmt::format("per-rank shards (tp rank 0 of {}; every TP rank holds the same sizes):\n", dims.tp());
   int64_t local_total = 0;
   for (const Param& p : p0.all()) {
     local_total += p.value_numel();
@@ -184,8 +182,8 @@ std::string format_dry_run(const TrainConfig& c, int world_size) {
   }
   if (m.n_layers > 1) out += fmt::format("  (layers 1..{} as layer 0)\n", m.n_layers - 1);
   out += fmt::format("parameters per rank: {}\n", thousands(local_total));
-  const MemoryPrediction mem = predict_memory(m, c.tp, dp, parse_dp_shard(c.dp_shard), c.batch, c.recompute);
-  out += fmt::format("predicted memory per rank (MiB; --dp-shard {}, --recompute {}, batch {}):\n", c.dp_shard,
+  const MemoryPrediction mem = predict_memory(m, dims, c.dp_shard, c.batch, c.recompute);
+  out += fmt::format("predicted memory per rank (MiB; --dp-shard {}, --recompute {}, batch {}):\n", dp_shard_name(c.dp_shard),
                      c.recompute ? "block" : "none", c.batch);
   for (int k = 0; k < kNumMemCategories; ++k) {
     const auto cat = static_cast<MemCategory>(k);
@@ -199,7 +197,7 @@ std::string format_dry_run(const TrainConfig& c, int world_size) {
   return out;
 }
 
-nlohmann::json train_config_json(const TrainConfig& c, int world_size, int dp_size, const MachineInfo& m,
+nlohmann::json train_config_json(const TrainConfig& c, const ParallelDims& dims, const MachineInfo& m,
                                  const std::string& data) {
   const ModelConfig& mc = c.model;
   return {{"schema", "tpbench.train.config/1"},
@@ -207,9 +205,9 @@ nlohmann::json train_config_json(const TrainConfig& c, int world_size, int dp_si
           {"model", {{"dim", mc.dim}, {"n_layers", mc.n_layers}, {"n_heads", mc.n_heads}, {"n_kv_heads", mc.n_kv_heads},
                      {"ffn_hidden", mc.ffn_hidden}, {"vocab", mc.vocab}, {"seq", mc.seq}, {"norm_eps", mc.norm_eps},
                      {"rope_theta", mc.rope_theta}, {"parameters", parameter_count(mc)}}},
-          {"mesh", {{"world_size", world_size}, {"tp", c.tp}, {"dp", dp_size}}},
-          {"device", c.device},
-          {"dtype", c.dtype},
+          {"mesh", {{"world_size", dims.world()}, {"tp", dims.tp()}, {"dp", dims.dp()}}},
+          {"device", std::string(device_name(c.placement.device))},
+          {"dtype", std::string(dtype_name(c.placement.compute))},
           {"training", {{"batch_per_dp_rank", c.batch}, {"iters", c.iters}, {"warmup_iters", c.warmup_iters},
                         {"lr", c.opt.lr}, {"lr_warmup", c.opt.lr_warmup}, {"min_lr_ratio", c.opt.min_lr_ratio},
                         {"weight_decay", c.opt.weight_decay}, {"grad_clip", c.opt.grad_clip}, {"seed", c.seed},
@@ -222,21 +220,8 @@ std::string train_metrics_jsonl(const TrainResult& r) {
   std::string out;
   for (size_t rank = 0; rank < r.per_rank.size(); ++rank)
     for (const IterRecord& it : r.per_rank[rank]) {
-      nlohmann::json mem_cur = nlohmann::json::object(), mem_peak = nlohmann::json::object();
-      for (int k = 0; k < kNumMemCategories; ++k) {
-        const std::string name(mem_category_name(static_cast<MemCategory>(k)));
-        mem_cur[name] = it.mem.current[static_cast<size_t>(k)];
-        mem_peak[name] = it.mem.peak[static_cast<size_t>(k)];
-      }
-      nlohmann::json j = {{"rank", rank}, {"iter", it.iter}, {"warmup", it.warmup}, {"loss", it.loss},
-                          {"grad_norm", it.grad_norm}, {"lr", it.lr}, {"dt_ms", it.dt * 1e3},
-                          {"dtf_ms", it.dtf * 1e3}, {"dtb_ms", it.dtb * 1e3}, {"opt_ms", it.opt * 1e3},
-                          {"tp_comm_ms", it.tp_comm * 1e3}, {"tp_wait_ms", it.tp_wait * 1e3},
-                          {"tp_transfer_ms", it.tp_transfer * 1e3}, {"tp_bytes", it.tp_bytes},
-                          {"dp_comm_ms", it.dp_comm * 1e3}, {"dp_wait_ms", it.dp_wait * 1e3},
-                          {"dp_transfer_ms", it.dp_transfer * 1e3}, {"dp_bytes", it.dp_bytes},
-                          {"mem_current_bytes", mem_cur}, {"mem_peak_bytes", mem_peak},
-                          {"mem_total_peak_bytes", it.mem.total_peak}};
+      nlohmann::json j = record_json(kIterRecordFields, it);
+      j["rank"] = rank;
       out += j.dump() + "\n";
     }
   return out;

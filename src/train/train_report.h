@@ -41,15 +41,15 @@ struct TrainSummary {
   Stats gather_total, gather_exposed;  // FSDP all-gathers per step, over ranks of medians
 };
 
-TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, int world_size, int dp_size);
+TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, const ParallelDims& dims);
 
-std::string format_train_header(const TrainConfig& c, int world_size, int dp_size, const std::string& data);
-std::string format_progress(const IterRecord& r, const TrainConfig& c, int dp_size, double eta_s);
+std::string format_train_header(const TrainConfig& c, const ParallelDims& dims, const std::string& data);
+std::string format_progress(const IterRecord& r, const TrainConfig& c, const ParallelDims& dims, double eta_s);
 std::string format_train_summary(const TrainSummary& s);
 // The --dry-run text: parameters, per-rank shard sizes, FLOPs per step.
-std::string format_dry_run(const TrainConfig& c, int world_size);
+std::string format_dry_run(const TrainConfig& c, const ParallelDims& dims);
 
-nlohmann::json train_config_json(const TrainConfig& c, int world_size, int dp_size, const MachineInfo& m,
+nlohmann::json train_config_json(const TrainConfig& c, const ParallelDims& dims, const MachineInfo& m,
                                  const std::string& data);
 std::string train_metrics_jsonl(const TrainResult& r);
 nlohmann::json train_summary_json(const TrainSummary& s);

@@ -17,7 +17,9 @@
 #include "data/token_source.h"
 #include "model/config.h"
 #include "profile/trace.h"
+#include "report/record_fields.h"
 #include "tensor/allocator.h"
+#include "train/dp_shard.h"
 #include "train/optimizer.h"
 
 namespace tpb {
@@ -32,33 +34,67 @@ struct TrainConfig {
   uint64_t seed = 0;        // weights; the data has its own seed in `data`
   int tp = 1;
   DataSpec data;
-  std::string dp_shard = "none";  // none | optimizer | full (see data_parallel.h)
+  DpShard dp_shard = DpShard::none;  // see data_parallel.h
   bool dp_overlap = false;  // none / optimizer: reduce gradients during backward (communication thread)
   bool prefetch = true;     // full: all-gather the next unit while the current one computes
   bool recompute = false;   // recompute each block's activations in backward
   double bucket_mb = 25.0;
   bool profile = false;
   int log_every = 1;
-  std::string device = "cpu";  // cpu | cuda
-  std::string dtype = "fp32";  // fp32 | bf16 (mixed precision, cuda only)
+  Placement placement;      // --device cpu|cuda, --dtype fp32|bf16 (mixed precision, cuda only)
 };
 
-// Validation from the command line and world size alone (UsageError naming the values).
-void validate_train_config(const TrainConfig& c, int world_size);
+// Validation from the command line and world size alone (UsageError naming the values);
+// returns the layout, validated once.
+ParallelDims validate_train_config(const TrainConfig& c, int world_size);
 
-// One rank's numbers for one iteration (seconds, bytes).
+// One rank's numbers for one iteration (seconds, bytes). Every member is listed once in
+// kIterRecordFields below (the compiler checks), which packs, unpacks and writes it.
 struct IterRecord {
   int iter = 0;
   bool warmup = false;
   double loss = 0, grad_norm = 0, lr = 0;
-  double dt = 0, dtf = 0, dtb = 0, opt = 0;
-  double tp_comm = 0, tp_wait = 0, tp_transfer = 0;
-  double dp_comm = 0, dp_wait = 0, dp_transfer = 0;
-  double tp_bytes = 0, dp_bytes = 0;
+  double dt = 0, dtf = 0, dtb = 0;  // step, forward, backward (with the DP gradient reduction)
+  double dt_opt = 0;                // optimizer: clipping and AdamW (ZeRO-1: and the all-gathers)
+  CommSums tp{}, dp{};        // this step's TP and DP collectives
   double gather_total = 0;    // FSDP: time inside parameter all-gathers (on whichever thread)
   double gather_exposed = 0;  // FSDP: time the computation waited for them
   MemStats mem;  // at the end of the step
 };
+
+namespace iter_record_detail {
+inline std::string_view mem_key(int k) { return mem_category_name(static_cast<MemCategory>(k)); }
+}  // namespace iter_record_detail
+
+// IterRecord's fields: metrics.jsonl's keys (docs/results.md), nullptr where a field is
+// gathered but not written there.
+inline constexpr auto kIterRecordFields = std::to_array<RecordField<IterRecord>>({
+    record_field<&IterRecord::iter>("iter"),
+    record_field<&IterRecord::warmup>("warmup"),
+    record_field<&IterRecord::loss>("loss"),
+    record_field<&IterRecord::grad_norm>("grad_norm"),
+    record_field<&IterRecord::lr>("lr"),
+    record_field<&IterRecord::dt>("dt_ms", 1e3),
+    record_field<&IterRecord::dtf>("dtf_ms", 1e3),
+    record_field<&IterRecord::dtb>("dtb_ms", 1e3),
+    record_field<&IterRecord::dt_opt>("opt_ms", 1e3),
+    record_field<&IterRecord::tp, &CommSums::seconds>("tp_comm_ms", 1e3),
+    record_field<&IterRecord::tp, &CommSums::wait>("tp_wait_ms", 1e3),
+    record_field<&IterRecord::tp, &CommSums::transfer>("tp_transfer_ms", 1e3),
+    record_field<&IterRecord::tp, &CommSums::bytes>("tp_bytes"),
+    record_field<&IterRecord::dp, &CommSums::seconds>("dp_comm_ms", 1e3),
+    record_field<&IterRecord::dp, &CommSums::wait>("dp_wait_ms", 1e3),
+    record_field<&IterRecord::dp, &CommSums::transfer>("dp_transfer_ms", 1e3),
+    record_field<&IterRecord::dp, &CommSums::bytes>("dp_bytes"),
+    record_field<&IterRecord::gather_total>(nullptr),
+    record_field<&IterRecord::gather_exposed>(nullptr),
+    record_field<&IterRecord::mem, &MemStats::current>("mem_current_bytes", 1.0, iter_record_detail::mem_key),
+    record_field<&IterRecord::mem, &MemStats::peak>("mem_peak_bytes", 1.0, iter_record_detail::mem_key),
+    record_field<&IterRecord::mem, &MemStats::total_current>(nullptr),
+    record_field<&IterRecord::mem, &MemStats::total_peak>("mem_total_peak_bytes"),
+    record_field<&IterRecord::mem, &MemStats::num_allocs>(nullptr),
+});
+static_assert(lists_every_leaf_once(kIterRecordFields), "a member of IterRecord is missing from kIterRecordFields");
 
 struct TrainResult {
   std::string device_description;  // "cpu", or the GPU's name, SMs and memory
@@ -78,7 +114,8 @@ struct TrainResult {
 // loss (untimed; rank 0 prints progress).
 using ProgressFn = std::function<void(const IterRecord&)>;
 
-TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, const ProgressFn& progress);
+// `source` is the run's token source, opened once by the caller.
+TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& source, const ProgressFn& progress);
 
 // Best fp32 GFLOP/s of a square sgemm on this rank (ranks measure at once), in FLOP/s.
 double measure_gemm_peak(Communicator& world, int64_t n = 1024, int reps = 5,

@@ -1,6 +1,7 @@
 // Runs the real tpbench binary as a user would, under a time limit, and checks its output
 // and exit status.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -139,6 +140,46 @@ TEST(Cli, DevicesAndDeviceCudaWithoutGpu) {
     EXPECT_LT(r.seconds, 10.0) << cmd << "\n" << r.output;
     EXPECT_EQ(count(r.output, "--device cuda: no CUDA device"), 1) << cmd << "\n" << r.output;
   }
+}
+
+// Cores this test may run on, counted as the launcher counts them.
+int cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
+// A rank count the machine cannot hold is refused before any rank starts: one line, exit 2.
+TEST(Cli, TooManyRanksAreRefusedBeforeLaunch) {
+  if (cores() * 8 >= 1000) GTEST_SKIP() << cores() << " cores may take 1000 ranks";
+  const Result r = run(kExe + " --nproc 1000 mesh");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_LT(r.seconds, 10.0) << r.output;
+  EXPECT_EQ(count(r.output, "tpbench mesh: error: --nproc 1000 would overload this machine: "), 1) << r.output;
+  EXPECT_EQ(count(r.output, "add --force-nproc to launch them anyway"), 1) << r.output;
+  EXPECT_EQ(count(r.output, "\n"), 1) << "more than the one line (did ranks start?): " << r.output;
+}
+
+// --force-nproc takes a count beyond the cores' limit past that check. `--device cuda` on a
+// machine without a GPU stops right after it, so nothing is launched either way.
+TEST(Cli, ForceNprocLetsOversubscriptionThrough) {
+  const Result d = run(kExe + " devices");
+  if (d.output.find("GPU(s)") != std::string::npos) GTEST_SKIP() << "this machine has a GPU: " << d.output;
+  const std::string n = std::to_string(cores() * 8 + 1);
+  const Result refused = run(kExe + " --nproc " + n + " mesh --device cuda");
+  EXPECT_EQ(refused.status, 2) << refused.output;
+  EXPECT_EQ(count(refused.output, "--nproc " + n + " would overload this machine"), 1) << refused.output;
+  EXPECT_EQ(count(refused.output, "no CUDA device"), 0) << refused.output;
+  const Result forced = run(kExe + " --nproc " + n + " --force-nproc mesh --device cuda");
+  EXPECT_EQ(forced.status, 2) << forced.output;
+  EXPECT_LT(forced.seconds, 10.0) << forced.output;
+  EXPECT_EQ(count(forced.output, "would overload"), 0) << forced.output;
+  EXPECT_EQ(count(forced.output, "--device cuda: no CUDA device"), 1) << forced.output;
+  // And for real, where that is few ranks (17 on 2 cores: about 2 s and 0.5 GiB).
+  if (cores() > 4) return;
+  const Result ran = run(kExe + " --nproc " + n + " --force-nproc mesh");
+  ASSERT_EQ(ran.status, 0) << ran.output;
+  EXPECT_EQ(count(ran.output, "[rank "), cores() * 8 + 1) << ran.output;
 }
 
 }  // namespace

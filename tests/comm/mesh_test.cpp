@@ -15,14 +15,15 @@ TEST(DeviceMesh, GroupsAndCoordinatesForEveryTp) {
   for (int tp = 1; tp <= n; ++tp) {
     if (n % tp != 0) continue;
     SCOPED_TRACE("world " + std::to_string(n) + ", tp " + std::to_string(tp));
-    DeviceMesh mesh(*world, tp);
+    const ParallelDims dims(n, tp);
+    DeviceMesh mesh(*world, dims);
     EXPECT_EQ(mesh.tp_size(), tp);
     EXPECT_EQ(mesh.dp_size(), n / tp);
     EXPECT_EQ(mesh.tp_rank(), rank % tp);
     EXPECT_EQ(mesh.dp_rank(), rank / tp);
     // The real communicators hold the ranks the layout says.
-    EXPECT_EQ(mesh.tp().world_ranks(), mesh_tp_groups(n, tp)[static_cast<size_t>(rank / tp)]);
-    EXPECT_EQ(mesh.dp().world_ranks(), mesh_dp_groups(n, tp)[static_cast<size_t>(rank % tp)]);
+    EXPECT_EQ(mesh.tp().world_ranks(), dims.tp_groups()[static_cast<size_t>(rank / tp)]);
+    EXPECT_EQ(mesh.dp().world_ranks(), dims.dp_groups()[static_cast<size_t>(rank % tp)]);
     // Sum of world ranks over my TP group: tp * first + tp(tp-1)/2.
     std::vector<float> x = {static_cast<float>(rank)};
     mesh.tp().all_reduce(x, ReduceOp::sum);
@@ -43,8 +44,10 @@ TEST(DeviceMesh, GroupsAndCoordinatesForEveryTp) {
 TEST(DeviceMesh, BadTpThrowsBeforeAnyCommunication) {
   auto world = MpiCommunicator::world();
   const size_t before = world->log().records().size();
-  EXPECT_THROW(DeviceMesh(*world, 0), UsageError);
-  EXPECT_THROW(DeviceMesh(*world, world->size() + 1), UsageError);
+  EXPECT_THROW(DeviceMesh(*world, ParallelDims(world->size(), 0)), UsageError);
+  EXPECT_THROW(DeviceMesh(*world, ParallelDims(world->size(), world->size() + 1)), UsageError);
+  // Dims of another world size: refused before any split.
+  EXPECT_THROW(DeviceMesh(*world, ParallelDims(world->size() + 1, 1)), Error);
   EXPECT_EQ(world->log().records().size(), before);
 }
 

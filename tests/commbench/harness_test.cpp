@@ -73,7 +73,7 @@ TEST_F(Harness, MeshGroupsRunAllAtOnce) {
     c.group = which;
     c.per_rank = true;
     const GroupLayout layout = comm_group_layout(c, 4);
-    DeviceMesh mesh(*world_, 2);
+    DeviceMesh mesh(*world_, ParallelDims(world_->size(), 2));
     Communicator& group = c.group == "tp" ? mesh.tp() : mesh.dp();
     for (CommOp op : c.ops) {
       const OpResult r = run_comm_op(op, c, layout, *world_, group);

@@ -29,9 +29,9 @@ int main(int argc, char** argv) {
   c.vocab = 48;
   c.seq = 12;
   const int64_t batch = 2;
-  tpb::ModelParams p(c, 0, 1);
+  tpb::ModelParams p(c);
   p.init_from_seed(11);
-  tpb::TransformerActivations a = tpb::make_transformer_activations(c, 1, batch);
+  tpb::TransformerActivations a = tpb::make_transformer_activations(c, p.local(), batch);
   for (int64_t i = 0; i < batch * c.seq; ++i) {
     a.tokens.i32()[i] = static_cast<int32_t>((i * 7 + 3) % c.vocab);
     a.targets.i32()[i] = static_cast<int32_t>((i * 5 + 1) % c.vocab);

@@ -20,8 +20,7 @@ namespace {
 
 TrainConfig tiny_config(int tp, const std::string& device, const std::string& dtype) {
   TrainConfig c = tiny_train_config(tp, 2);
-  c.device = device;
-  c.dtype = dtype;
+  c.placement = parse_placement(device, dtype);
   return c;
 }
 
@@ -40,8 +39,8 @@ std::vector<double> train_on(Communicator& world, int size, const TrainConfig& c
   const bool member = world.rank() < size;
   auto group = world.split(member ? 0 : 1, world.rank(), "mesh");
   if (!member) return {};
-  DeviceMesh mesh(*group, c.tp);
-  return curve(run_training(c, mesh, {}));
+  DeviceMesh mesh(*group, ParallelDims(group->size(), c.tp));
+  return curve(train_tiny(c, mesh));
 }
 
 void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rtol,

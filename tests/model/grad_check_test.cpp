@@ -46,18 +46,18 @@ void expect_param_grad(const std::function<double()>& loss, Param& q, const char
 TEST(ModelGrad, TransformerBlock) {
   auto world = MpiCommunicator::world();
   const ModelConfig c = tiny();
-  ModelParams p(c, 0, 1);
+  ModelParams p(c);
   randomize(p, 1);
   const int64_t batch = 2;
-  BlockActivations a = make_block_activations(c, 1, batch);
-  BlockScratch s = make_block_scratch(c, 1, batch);
+  BlockActivations a = make_block_activations(c, p.local(), batch);
+  BlockScratch s = make_block_scratch(c, p.local(), batch);
   Tensor x = Tensor::empty({batch, c.seq, c.dim}, MemCategory::activations);
   auto xv = testing::uniform(x.numel(), 2);
   std::copy(xv.begin(), xv.end(), x.f32());
   Tensor out = Tensor::empty({batch, c.seq, c.dim}, MemCategory::activations);
   const auto proj = testing::uniform(out.numel(), 3);
   auto loss = [&] {
-    block_forward(out, a, s, p.layer(0), x, c, *world, nullptr);
+    block_forward(out, a, s, p.layer(0), x, c, p.local(), *world, nullptr);
     return testing::dot(out.span_f32(), proj);
   };
   loss();
@@ -65,7 +65,7 @@ TEST(ModelGrad, TransformerBlock) {
   Tensor dout = Tensor::empty(out.shape(), MemCategory::activations);
   std::copy(proj.begin(), proj.end(), dout.f32());
   Tensor dx = Tensor::empty(x.shape(), MemCategory::activations);
-  block_backward(dx, a, s, p.layer(0), x, dout, c, *world, nullptr);
+  block_backward(dx, a, s, p.layer(0), x, dout, c, p.local(), *world, nullptr);
   const ModelParams::Layer w = p.layer(0);
   for (Param* q : {w.attention_norm, w.wq, w.wk, w.wv, w.wo, w.ffn_norm, w.w1, w.w2, w.w3})
     expect_param_grad(loss, *q, "block");
@@ -77,10 +77,10 @@ TEST(ModelGrad, TransformerBlock) {
 TEST(ModelGrad, WholeModelIncludingEmbeddingAndVocabParallelHead) {
   auto world = MpiCommunicator::world();
   const ModelConfig c = tiny();
-  ModelParams p(c, 0, 1);
+  ModelParams p(c);
   randomize(p, 4);
   const int64_t batch = 2;
-  TransformerActivations a = make_transformer_activations(c, 1, batch);
+  TransformerActivations a = make_transformer_activations(c, p.local(), batch);
   const auto tok = testing::uniform_ints(batch * c.seq, 5, static_cast<int32_t>(c.vocab));
   const auto tgt = testing::uniform_ints(batch * c.seq, 6, static_cast<int32_t>(c.vocab));
   std::copy(tok.begin(), tok.end(), a.tokens.i32());

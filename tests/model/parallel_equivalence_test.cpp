@@ -7,7 +7,6 @@
 #include <map>
 
 #include "comm/mpi/mpi_communicator.h"
-#include "train/memory_model.h"
 #include "model/tiny_train.h"
 #include "train/trainer.h"
 
@@ -34,11 +33,11 @@ std::vector<double> train_on(Communicator& world, int size, const TrainConfig& c
   const bool member = world.rank() < size;
   auto group = world.split(member ? 0 : 1, world.rank(), "mesh");
   if (!member) return {};
-  DeviceMesh mesh(*group, c.tp);
+  DeviceMesh mesh(*group, ParallelDims(group->size(), c.tp));
   TrainConfig cc = c;
   cc.dp_overlap = overlap;
   cc.bucket_mb = 0.01;  // several buckets even for the tiny model
-  return losses_of(run_training(cc, mesh, {}));
+  return losses_of(train_tiny(cc, mesh));
 }
 
 void expect_same_losses(const std::vector<double>& got, const std::vector<double>& want, const std::string& what) {
@@ -98,65 +97,13 @@ TEST(ParallelEquivalence, ShardedDataParallelAndRecomputeMatchDdp) {
                              Variant{"recompute block", "none", true, true, false},
                              Variant{"full + recompute", "full", true, true, false}}) {
       TrainConfig c = base;
-      c.dp_shard = v.shard;
+      c.dp_shard = parse_dp_shard(v.shard);
       c.prefetch = v.prefetch;
       c.recompute = v.recompute;
       const auto got = train_on(*world, 4, c, v.overlap);
       if (world->rank() == 0) expect_same_losses(got, ddp, mesh + ", " + v.name);
     }
   }
-}
-
-}  // namespace
-}  // namespace tpb
-
-namespace tpb {
-namespace {
-
-// The memory each layout holds, measured by the tracking allocator after the last step,
-// against docs/metrics.md's formula (within 5%), and the savings it promises on dp 4.
-TEST(ShardedMemory, MeasuredMatchesFormulaAndShardingSaves) {
-  auto world = MpiCommunicator::world();
-  ASSERT_EQ(world->size(), 4);
-  auto group = world->split(0, world->rank(), "mesh");
-  DeviceMesh mesh(*group, 1);  // dp 4 x tp 1
-  std::map<std::string, double> state, opt_state;
-  for (const std::string shard : {"none", "optimizer", "full"}) {
-    TrainConfig c = tiny_config(1, 2);
-    c.model.dim = 64;  // large enough that per-unit padding and small tensors are noise
-    c.model.ffn_hidden = 96;
-    c.iters = 2;
-    c.dp_shard = shard;
-    const TrainResult r = run_training(c, mesh, {});
-    const MemStats& m = r.per_rank.at(static_cast<size_t>(world->rank())).back().mem;
-    const MemoryPrediction want = predict_memory(c.model, 1, 4, parse_dp_shard(shard), c.batch, false);
-    for (MemCategory cat : {MemCategory::parameters, MemCategory::gradients, MemCategory::optimizer_state}) {
-      const double got = static_cast<double>(m.current_of(cat));
-      EXPECT_NEAR(got, want.held(cat), 0.05 * want.held(cat)) << shard << " " << mem_category_name(cat);
-    }
-    state[shard] = static_cast<double>(m.current_of(MemCategory::parameters) + m.current_of(MemCategory::gradients) +
-                                       m.current_of(MemCategory::optimizer_state));
-    opt_state[shard] = static_cast<double>(m.current_of(MemCategory::optimizer_state));
-  }
-  EXPECT_LE(state["full"], 0.30 * state["none"]);
-  EXPECT_NEAR(opt_state["none"] / opt_state["optimizer"], 4.0, 0.2);
-}
-
-TEST(ShardedMemory, RecomputeKeepsFewerActivations) {
-  auto world = MpiCommunicator::world();
-  auto group = world->split(0, world->rank(), "mesh");
-  DeviceMesh mesh(*group, 2);
-  TrainConfig c = tiny_config(2, 2);
-  c.model.n_layers = 6;
-  c.iters = 1;
-  double peak[2];
-  for (int rc = 0; rc < 2; ++rc) {
-    c.recompute = rc == 1;
-    const TrainResult r = run_training(c, mesh, {});
-    peak[rc] = static_cast<double>(r.per_rank.at(0).back().mem.current_of(MemCategory::activations));
-    EXPECT_NEAR(peak[rc], activation_bytes(c.model, 2, c.batch, c.recompute), 1.0);
-  }
-  EXPECT_LT(peak[1], 0.5 * peak[0]);
 }
 
 }  // namespace

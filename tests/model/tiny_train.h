@@ -21,4 +21,10 @@ inline TrainConfig tiny_train_config(int tp, int64_t batch) {
   return c;
 }
 
+// Trains `c` on the mesh with the run's token source opened here.
+inline TrainResult train_tiny(const TrainConfig& c, DeviceMesh& mesh, const ProgressFn& progress = {}) {
+  const auto source = open_token_source(c.data, c.model.vocab, c.model.seq);
+  return run_training(c, mesh, *source, progress);
+}
+
 }  // namespace tpb

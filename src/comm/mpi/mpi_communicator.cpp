@@ -181,12 +181,27 @@ void MpiCommunicator::do_reduce_scatter(const void* send, void* recv, size_t rec
 void MpiCommunicator::do_reduce_scatter_v(const void* send, void* recv,
                                           std::span<const int64_t> counts, DType dtype,
                                           ReduceOp op) {
-  for (int r = 0; r < size_; ++r)
+  size_t offset = 0;  // elements before this rank's block
+  for (int r = 0; r < size_; ++r) {
     counts_[static_cast<size_t>(r)] = static_cast<int>(counts[static_cast<size_t>(r)]);
-  TPB_CHECK(send != recv || send == nullptr, "reduce_scatter_v: in-place use is not supported");
-  check_mpi(MPI_Reduce_scatter(send, recv, counts_.data(), mpi_type(dtype),
-                               mpi_op(op, dtype, "reduce_scatter_v"), comm_),
-            "MPI_Reduce_scatter");
+    if (r < rank_) offset += static_cast<size_t>(counts[static_cast<size_t>(r)]);
+  }
+  const size_t elem = dtype_size(dtype);
+  const bool in_place = send != nullptr && recv == static_cast<const char*>(send) + offset * elem;
+  if (in_place) {
+    // As reduce_scatter: MPI leaves the result at the start of the buffer, ours is at this
+    // rank's offset (NCCL's convention). Every rank takes the same branch: the in-place
+    // form is decided by where recv points, which is each rank's own block.
+    void* buf = const_cast<void*>(send);
+    check_mpi(MPI_Reduce_scatter(MPI_IN_PLACE, buf, counts_.data(), mpi_type(dtype),
+                                 mpi_op(op, dtype, "reduce_scatter_v"), comm_),
+              "MPI_Reduce_scatter");
+    if (offset != 0) std::memmove(recv, buf, static_cast<size_t>(counts[static_cast<size_t>(rank_)]) * elem);
+  } else {
+    check_mpi(MPI_Reduce_scatter(send, recv, counts_.data(), mpi_type(dtype),
+                                 mpi_op(op, dtype, "reduce_scatter_v"), comm_),
+              "MPI_Reduce_scatter");
+  }
   finish_avg(recv, static_cast<size_t>(counts[static_cast<size_t>(rank_)]), dtype, op, size_);
 }
 
