@@ -42,6 +42,70 @@ std::string unknown_command(int argc, char** argv,
   return "";
 }
 
+// Checks that need only the command line and the world size, before any rank starts
+// (UsageError naming the values).
+void preflight(const tpb::Command& chosen, const tpb::LaunchEnv& env, int nproc, int world_size,
+               bool force_nproc) {
+  if (env.under_launcher && nproc > 0 && nproc != env.world_size)
+    tpb::usage_error("--nproc {} but the launcher started {} ranks", nproc, env.world_size);
+  chosen.validate(world_size);
+  // Ranks this launcher would start: refused, before any starts, if they would overload
+  // the machine (1000 ranks on a 2-core 24 GiB machine run it out of memory).
+  if (!env.under_launcher && world_size > 1 && chosen.uses_mpi() && !force_nproc)
+    if (const std::string why = tpb::launch_refusal(world_size, tpb::read_machine_capacity()); !why.empty())
+      tpb::usage_error("{}", why);
+  if (chosen.on_cuda()) {  // before any rank starts: no GPU is one clear error, not N
+    std::string why;
+    if (tpb::device::cuda_device_count(&why) == 0) tpb::usage_error("--device cuda: no CUDA device ({})", why);
+  }
+}
+
+// This process started directly: with several ranks, becomes mpirun (returns only on
+// failure, with the exit status); with one, re-executes itself once when OpenBLAS needs
+// OPENBLAS_CORETYPE (it reads it when the library loads; see blas_coretype_fix). Returns 0
+// when this process is to run the rank itself.
+int launch_or_restart(int world_size, int argc, char** argv) {
+  std::vector<std::string> self = {tpb::self_executable()};
+  self.insert(self.end(), argv + 1, argv + argc);
+  if (world_size > 1) {
+    try {
+      tpb::exec_command(tpb::mpirun_command(world_size, self));
+    } catch (const tpb::Error& e) {
+      fmt::print(stderr, "tpbench: error: {}\n", e.what());
+      return 1;
+    }
+  }
+  if (const std::string core = tpb::blas_coretype_fix(); !core.empty()) {
+    setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+    try {
+      tpb::exec_command(self);
+    } catch (const tpb::Error&) {
+      // Could not restart: run on with the generic kernels.
+    }
+  }
+  return 0;
+}
+
+// One rank: MPI, the world communicator, the command. A failure is this rank's alone to
+// know: it says which rank and why, then ends every rank of the job.
+int run_rank(tpb::Command& chosen, int argc, char** argv) {
+  tpb::MpiRuntime mpi(&argc, &argv);
+  int rank = 0;
+  try {
+    tpb::World world = tpb::make_world(chosen.on_cuda());
+    rank = world.comm->rank();
+    tpb::RunContext ctx{*world.comm, world.path};
+    const int status = chosen.run(ctx);
+    std::fflush(stdout);
+    return status;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "[rank {}] tpbench {}: error: {}\n", rank, chosen.name(), e.what());
+    std::fflush(stderr);
+    tpb::MpiRuntime::abort_world(1);
+  }
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,21 +156,9 @@ int main(int argc, char** argv) {
     return silent_exit(kUsageExit);
   }
 
-  // Checks that need only the command line and the world size, before any rank starts.
   const int world_size = env.under_launcher ? env.world_size : (nproc > 0 ? nproc : 1);
   try {
-    if (env.under_launcher && nproc > 0 && nproc != env.world_size)
-      tpb::usage_error("--nproc {} but the launcher started {} ranks", nproc, env.world_size);
-    chosen->validate(world_size);
-    // Ranks this launcher would start: refused, before any starts, if they would overload
-    // the machine (1000 ranks of ~100 MiB on a 24 GiB machine runs it out of memory).
-    if (!env.under_launcher && world_size > 1 && chosen->uses_mpi() && !force_nproc)
-      if (const std::string why = tpb::launch_refusal(world_size, tpb::read_machine_capacity()); !why.empty())
-        tpb::usage_error("{}", why);
-    if (chosen->on_cuda()) {  // before any rank starts: no GPU is one clear error, not N
-      std::string why;
-      if (tpb::device::cuda_device_count(&why) == 0) tpb::usage_error("--device cuda: no CUDA device ({})", why);
-    }
+    preflight(*chosen, env, nproc, world_size, force_nproc);
   } catch (const tpb::Error& e) {
     if (!print_errors) return silent_exit(kUsageExit);
     fmt::print(stderr, "tpbench {}: error: {}\n", chosen->name(), e.what());
@@ -122,46 +174,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-
-  if (!env.under_launcher && world_size > 1) {
-    try {
-      std::vector<std::string> self = {tpb::self_executable()};
-      self.insert(self.end(), argv + 1, argv + argc);
-      tpb::exec_command(tpb::mpirun_command(world_size, self));
-    } catch (const tpb::Error& e) {
-      fmt::print(stderr, "tpbench: error: {}\n", e.what());
-      return 1;
-    }
-  }
-
-  // A single rank started directly: OpenBLAS reads OPENBLAS_CORETYPE when it loads, so a
-  // kernel fix (see blas_coretype_fix) needs a fresh start of this same command.
-  if (!env.under_launcher) {
-    if (const std::string core = tpb::blas_coretype_fix(); !core.empty()) {
-      setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
-      std::vector<std::string> self = {tpb::self_executable()};
-      self.insert(self.end(), argv + 1, argv + argc);
-      try {
-        tpb::exec_command(self);
-      } catch (const tpb::Error&) {
-        // Could not restart: run on with the generic kernels.
-      }
-    }
-  }
-
-  tpb::MpiRuntime mpi(&argc, &argv);
-  int rank = 0;
-  try {
-    tpb::World world = tpb::make_world(chosen->on_cuda());
-    rank = world.comm->rank();
-    tpb::RunContext ctx{*world.comm, world.path};
-    const int status = chosen->run(ctx);
-    std::fflush(stdout);
-    return status;
-  } catch (const std::exception& e) {
-    // Only this rank may know: say which rank and why, then end every rank of the job.
-    fmt::print(stderr, "[rank {}] tpbench {}: error: {}\n", rank, chosen->name(), e.what());
-    std::fflush(stderr);
-    tpb::MpiRuntime::abort_world(1);
-  }
+  if (!env.under_launcher)
+    if (const int status = launch_or_restart(world_size, argc, argv); status != 0) return status;
+  return run_rank(*chosen, argc, argv);
 }
