@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <map>
 #include <ctime>
 
 #include "cli/command.h"
@@ -57,11 +56,11 @@ class TrainCommand final : public Command {
     sub.add_option("--data-path", c_.data.path, "token file (llm.c / nanoGPT .bin) or UTF-8 text file");
     sub.add_option("--data-dtype", c_.data.token_dtype, std::string("token file format: ") + kTokenDtypes)->capture_default_str();
     sub.add_option("--data-seed", c_.data.seed, "seed of the data sampling")->capture_default_str();
-    const std::map<std::string, DpShard> dp_shards = {
-        {"none", DpShard::none}, {"optimizer", DpShard::optimizer}, {"full", DpShard::full}};
-    sub.add_option("--dp-shard", c_.dp_shard,
-                   "data-parallel layout: none (DDP), optimizer (ZeRO-1), full (FSDP / ZeRO-3)")
-        ->transform(CLI::CheckedTransformer(dp_shards))
+    // Parsed into the enum here, once; CLI11's check names the choices on a bad value.
+    sub.add_option_function<std::string>(
+           "--dp-shard", [this](const std::string& v) { c_.dp_shard = parse_dp_shard(v); },
+           "data-parallel layout: none (DDP), optimizer (ZeRO-1), full (FSDP / ZeRO-3)")
+        ->check(CLI::IsMember({"none", "optimizer", "full"}))
         ->default_str("none");
     sub.add_flag("--dp-overlap", c_.dp_overlap,
                  "none/optimizer: reduce gradients during backward (a communication thread)");
