@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "base/error.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "kernels/ops.h"
 #include "model/block.h"
@@ -90,6 +91,33 @@ TEST(ModelGrad, WholeModelIncludingEmbeddingAndVocabParallelHead) {
   p.zero_grads();
   transformer_backward(a, p, *world);
   for (Param& q : p.all()) expect_param_grad(loss, q, "model");
+}
+
+// Parameters sharded for another TP size than the communicator's are refused by the
+// forward pass, naming both, before any collective (the sizes of one rank's shards would
+// otherwise silently mismatch the group's).
+TEST(ModelLayout, ForwardRefusesParametersOfAnotherTpSize) {
+  auto world = MpiCommunicator::world();
+  ASSERT_EQ(world->size(), 1);
+  ModelConfig c = tiny();
+  c.n_kv_heads = 2;  // so tp 2 splits every dimension
+  c.vocab = 12;
+  ModelParams p(c, ParallelDims(2, 2), /*tp_rank=*/1);
+  EXPECT_EQ(p.local().heads, c.n_heads / 2);
+  EXPECT_EQ(p.local().vocab, c.vocab / 2);
+  EXPECT_EQ(p.output().shard.offset, c.vocab / 2);  // rank 1 of 2 keeps the second half
+  TransformerActivations a = make_transformer_activations(c, p.local(), 1);
+  a.tokens.zero();
+  a.targets.zero();
+  const size_t before = world->log().records().size();
+  try {
+    transformer_forward(a, p, *world);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("parameters of tp rank 1/2 used on a tp communicator of rank 0/1") !=
+                  std::string::npos, true) << e.what();
+  }
+  EXPECT_EQ(world->log().records().size(), before);
 }
 
 }  // namespace
