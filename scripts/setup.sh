@@ -13,6 +13,7 @@ packages=(
   python3 python3-numpy python3-venv  # test helpers (trace and results readers)
   python3-matplotlib fonts-dejavu-core  # charts of tpbench sweep / report (tools/report/)
   chromium                            # the sweep test renders report.html headless
+  clang libclang-rt-14-dev            # libFuzzer + sanitizer runtimes for scripts/fuzz.sh
 )
 # The independent implementation the model tests compare against, and bench/torch/.
 packages+=(python3-torch)

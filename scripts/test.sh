@@ -8,6 +8,9 @@ bash scripts/build.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 status=0
 ctest --test-dir build --output-on-failure --parallel "$(nproc)" --timeout 600 || status=$?
+# The libFuzzer targets (fuzz/), 10 s each on their corpora: parsers of token, text and
+# results files and of flag values (scripts/fuzz.sh; builds only what they need).
+bash scripts/fuzz.sh 10 || status=$?
 # Say plainly whether the GPU tests ran: without a GPU they compile and link, then skip.
 echo
 if build/src/cli/tpbench devices --require-gpu >/tmp/tpbench-devices.$$ 2>&1; then

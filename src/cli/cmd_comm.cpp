@@ -4,9 +4,12 @@
 // model (--profile-out). Exits 1 when any checked value is wrong. docs/comm.md.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 
+#include "base/error.h"
 #include "cli/command.h"
+#include "cli/flag_ranges.h"
 #include "device/device.h"
 #include "comm/device_mesh.h"
 #include "comm/mpi/mpi_communicator.h"
@@ -18,6 +21,8 @@
 namespace tpb {
 
 namespace {
+
+constexpr int64_t kMaxCommBytes = int64_t{8} << 30;
 
 const char* kFooter =
     "Sizes are bytes of the full buffer (all_gather: the output; reduce_scatter: the input;\n"
@@ -38,20 +43,29 @@ class CommCommand final : public Command {
     sub.footer(kFooter);
     sub.add_option("--op", op_, "all_reduce, all_gather, reduce_scatter, broadcast, all_to_all or all")
         ->capture_default_str();
-    sub.add_option("-b,--min-bytes", min_bytes_, "smallest size (bytes, K/M/G suffix allowed)")
+    // Sizes: one call moves at most INT_MAX elements (validate_comm_config), so 8 GiB of
+    // fp32 at most.
+    add_ranged(sub, "-b,--min-bytes", min_bytes_, range::bytes(1, kMaxCommBytes),
+               "smallest size (bytes, K/M/G suffix allowed)")
         ->capture_default_str();
-    sub.add_option("-e,--max-bytes", max_bytes_, "largest size")->capture_default_str();
-    sub.add_option("-f,--step-factor", c_.step_factor, "multiply the size by this between rows")
+    add_ranged(sub, "-e,--max-bytes", max_bytes_, range::bytes(1, kMaxCommBytes), "largest size")
         ->capture_default_str();
-    sub.add_option("-n,--iters", c_.iters, "timed calls per size and variant")->capture_default_str();
-    sub.add_option("-w,--warmup", c_.warmup, "untimed calls before them")->capture_default_str();
-    sub.add_option("-c,--check", c_.check,
-                   "1: check one more call per size and variant to the bit (exit 1 if wrong); 0: off")
+    add_ranged(sub, "-f,--step-factor", c_.step_factor, range::ints(2, 1024), "multiply the size by this between rows")
+        ->capture_default_str();
+    add_ranged(sub, "-n,--iters", c_.iters, range::ints(1, 1'000'000), "timed calls per size and variant")
+        ->capture_default_str();
+    add_ranged(sub, "-w,--warmup", c_.warmup, range::ints(0, 1'000'000), "untimed calls before them")
+        ->capture_default_str();
+    // As nccl-tests' -c: 0 or 1.
+    add_ranged(sub, "-c,--check", c_.check, range::ints(0, 1),
+               "1: check one more call per size and variant to the bit (exit 1 if wrong); 0: off")
         ->capture_default_str();
     sub.add_option("--dtype", dtype_, "fp32 or bf16")->capture_default_str();
-    sub.add_option("-r,--root", c_.root, "broadcast's root (a rank of the group)")->capture_default_str();
-    tp_opt_ = sub.add_option("--tp", tp_,
-                             "run on the dp x tp mesh's groups (TP innermost), all groups at once");
+    root_opt_ = add_ranged(sub, "-r,--root", c_.root, range::ints(0, kMaxRanks - 1),
+                           "broadcast's root (a rank of the group)")
+                    ->capture_default_str();
+    tp_opt_ = add_ranged(sub, "--tp", tp_, range::ints(1, kMaxRanks),
+                         "run on the dp x tp mesh's groups (TP innermost), all groups at once");
     sub.add_option("--group", c_.group, "with --tp: benchmark the tp or the dp groups")
         ->capture_default_str();
     sub.add_flag("--per-rank", c_.per_rank,
@@ -63,7 +77,12 @@ class CommCommand final : public Command {
                    "write the machine's cost profile (alpha-beta per op) here, for predictions");
   }
 
-  void validate(int world_size) const override { validate_comm_config(config(), world_size); }
+  void validate(int world_size) const override {
+    const CommBenchConfig c = config();
+    validate_comm_config(c, world_size);
+    if (root_opt_->count() > 0 && std::find(c.ops.begin(), c.ops.end(), CommOp::broadcast) == c.ops.end())
+      usage_error("-r/--root {} has no effect: only broadcast has a root (add --op broadcast or --op all)", c.root);
+  }
 
   bool on_cuda() const override { return c_.device == "cuda"; }
 
@@ -130,6 +149,7 @@ class CommCommand final : public Command {
   std::string max_bytes_ = "64M";
   int tp_ = 1;
   CLI::Option* tp_opt_ = nullptr;
+  CLI::Option* root_opt_ = nullptr;
   std::string json_;
   std::string profile_out_;
 };

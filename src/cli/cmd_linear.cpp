@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <optional>
 
+#include "base/checked_math.h"
 #include "cli/command.h"
+#include "cli/flag_ranges.h"
 #include "device/device.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "linear/linear_report.h"
@@ -40,13 +42,20 @@ class LinearCommand final : public Command {
     sub.add_option("--mode", mode_, "row, column or both (row then column, side by side)")
         ->check(CLI::IsMember({"row", "column", "both"}))
         ->capture_default_str();
-    sub.add_option("--in-features", c_.in_features, "input features")->capture_default_str();
-    sub.add_option("--out-features", c_.out_features, "output features")->capture_default_str();
-    sub.add_option("--batch", c_.batch, "batch size (identical on every rank)")->capture_default_str();
-    sub.add_option("--iters", c_.iters, "timed iterations")->capture_default_str();
-    sub.add_option("--warmup", c_.warmup, "warm-up iterations (not timed)")->capture_default_str();
-    sub.add_option("--lr", c_.lr, "SGD learning rate")->capture_default_str();
-    sub.add_option("--seed", c_.seed, "seed of weights, inputs and targets")->capture_default_str();
+    // Each size alone is at most 2^40; their products (W, x, targets) are bounded the same
+    // way by validate_linear_config.
+    add_ranged(sub, "--in-features", c_.in_features, range::positive(kMaxTensorElements), "input features")
+        ->capture_default_str();
+    add_ranged(sub, "--out-features", c_.out_features, range::positive(kMaxTensorElements), "output features")
+        ->capture_default_str();
+    add_ranged(sub, "--batch", c_.batch, range::positive(kMaxTensorElements), "batch size (identical on every rank)")
+        ->capture_default_str();
+    add_ranged(sub, "--iters", c_.iters, range::positive(1'000'000'000), "timed iterations")->capture_default_str();
+    add_ranged(sub, "--warmup", c_.warmup, range::ints(0, 1'000'000'000), "warm-up iterations (not timed)")
+        ->capture_default_str();
+    add_ranged(sub, "--lr", c_.lr, range::positive_reals(10), "SGD learning rate")->capture_default_str();
+    add_ranged(sub, "--seed", c_.seed, range::ints(0, INT64_MAX), "seed of weights, inputs and targets")
+        ->capture_default_str();
     add_device_flags(sub, c_.device);
     sub.add_flag("--verify", verify_,
                  "check one step against the serial layer (exit 1 beyond 1e-5 relative)");

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/command.h"
+#include "cli/flag_ranges.h"
 #include "comm/device_mesh.h"
 
 namespace tpb {
@@ -17,7 +18,7 @@ class MeshCommand final : public Command {
            "coordinates";
   }
   void add_flags(CLI::App& sub) override {
-    sub.add_option("--tp", tp_, "tensor-parallel size (must divide the number of ranks)")
+    add_ranged(sub, "--tp", tp_, range::ints(1, kMaxRanks), "tensor-parallel size (must divide the number of ranks)")
         ->capture_default_str();
     add_device_flags(sub, device_);
   }

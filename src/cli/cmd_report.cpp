@@ -4,12 +4,12 @@
 // no MPI, no ranks. The work is done by tools/report/make_report.py (docs/reports.md).
 #include <fmt/format.h>
 
-#include <ctime>
 #include <filesystem>
 
 #include "base/error.h"
 #include "cli/command.h"
 #include "cli/launcher.h"
+#include "report/output_files.h"
 #include "sweep/report_tool.h"
 
 namespace tpb {
@@ -44,20 +44,16 @@ class ReportCommand final : public Command {
   int run(RunContext&) override { return run_local(); }
 
   int run_local() override {
-    std::string out = out_;
-    if (out.empty()) {
-      const std::time_t now = std::time(nullptr);
-      std::tm tm{};
-      localtime_r(&now, &tm);
-      char stamp[32] = {};
-      std::strftime(stamp, sizeof(stamp), "%Y-%m-%d-%H%M%S", &tm);
-      out = std::string("outputs/report/") + stamp;
-    }
+    // The default is a new directory (-2, -3, ... when two reports start in one second).
+    const std::string out = out_.empty() ? create_unique_directory("outputs/report", local_timestamp()) : out_;
     std::vector<std::string> extra;
     if (!title_.empty()) extra = {"--title", title_};
     const int status = run_report_tool(find_report_tool(self_executable()), inputs_, out, extra);
-    if (status != 0) fmt::print(stderr, "tpbench report: error: the report generator exited with status {}\n", status);
-    return status == 0 ? 0 : 1;
+    // 1 and 2 are the generator's own failures, each already said in one line (2: an
+    // unreadable results file, passed on as bad input); anything else is its crash.
+    if (status == 0 || status == 1 || status == 2) return status;
+    fmt::print(stderr, "tpbench report: error: the report generator exited with status {}\n", status);
+    return 1;
   }
 
  private:

@@ -6,12 +6,13 @@
 // report.html into the sweep directory (docs/reports.md).
 #include <fmt/format.h>
 
-#include <ctime>
 #include <filesystem>
 
 #include "base/error.h"
 #include "cli/command.h"
+#include "cli/flag_ranges.h"
 #include "cli/launcher.h"
+#include "report/output_files.h"
 #include "sweep/report_tool.h"
 #include "sweep/sweep_plan.h"
 #include "sweep/sweep_runner.h"
@@ -31,15 +32,6 @@ const char* kSweepFooter =
     "launch's log and run directory), report.md, report.html, results.csv, results.json,\n"
     "charts/*.png|svg. Exit status 0 when every launch succeeded, 1 when any failed (the\n"
     "report is written either way).";
-
-std::string timestamp() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char buf[32] = {};
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d-%H%M%S", &tm);
-  return buf;
-}
 
 std::string describe(const SweepConfig& c) {
   std::string s = fmt::format("--nproc {} {}", c.nproc, sweep_target_name(c.target));
@@ -63,23 +55,24 @@ class SweepCommand final : public Command {
     sub_ = &sub;
     sub.allow_extras();
     sub.footer(kSweepFooter);
-    sub.add_option("--nproc", nproc_, "ranks of each configuration's launch (a list: 1,2,4)")->required();
+    add_ranged(sub, "--nproc", nproc_, range::int_list(1, kMaxRanks), "ranks of each configuration's launch (a list: 1,2,4)")
+        ->required();
     sub.add_option("--command", target_, "what each configuration runs: train or linear")
         ->check(CLI::IsMember({"train", "linear"}))
         ->capture_default_str();
-    sub.add_option("--tp", tp_, "train: tensor-parallel sizes, e.g. 1,2,4");
+    add_ranged(sub, "--tp", tp_, range::int_list(1, kMaxRanks), "train: tensor-parallel sizes, e.g. 1,2,4");
     sub.add_option("--dp-shard", dp_shard_, "train: --dp-shard values, passed through");
-    sub.add_option("--batch", batch_, "batch sizes (train: per DP rank; linear: the batch)");
-    sub.add_option("--seq", seq_, "train: sequence lengths");
+    // Each value is checked again, with the rest of its configuration, by the launch itself.
+    add_ranged(sub, "--batch", batch_, range::int_list(1, int64_t{1} << 24), "batch sizes (train: per DP rank; linear: the batch)");
+    add_ranged(sub, "--seq", seq_, range::int_list(1, int64_t{1} << 24), "train: sequence lengths");
     sub.add_option("--mode", mode_, "linear: modes, from row, column, both");
     sub.add_option("--out", out_, "the sweep directory (default outputs/sweep/YYYY-MM-DD-HHMMSS)");
-    sub.add_option("--timeout", timeout_s_, "seconds a configuration may run before it is stopped (0: no limit)")
-        ->check(CLI::NonNegativeNumber)
+    add_ranged(sub, "--timeout", timeout_s_, range::reals(0, 30 * 86400.0),
+               "seconds a configuration may run before it is stopped (0: no limit)")
         ->capture_default_str();
-    sub.add_option("--repeat", repeat_,
-                   "launch every configuration this many times, round-robin; the report keeps each one's best "
-                   "and shows the spread (for shared or noisy machines)")
-        ->check(CLI::Range(1, 100))
+    add_ranged(sub, "--repeat", repeat_, range::ints(1, 100),
+               "launch every configuration this many times, round-robin; the report keeps each one's best "
+               "and shows the spread (for shared or noisy machines)")
         ->capture_default_str();
     sub.add_option("--title", title_, "the report's title");
     sub.add_flag("--dry-run", dry_run_, "print the launches the sweep would make, and exit");
@@ -98,7 +91,9 @@ class SweepCommand final : public Command {
   int run_local() override {
     const std::vector<SweepConfig> configs = plan_sweep(spec());
     SweepOptions o;
-    o.dir = out_.empty() ? "outputs/sweep/" + timestamp() : out_;
+    // The default is a new directory (-2, -3, ... when two sweeps start in one second),
+    // made once the sweep really runs.
+    o.dir = out_.empty() ? "outputs/sweep/" + local_timestamp() : out_;
     o.exe = self_executable();
     o.timeout_s = timeout_s_;
     o.command_line = command_line();
@@ -113,6 +108,7 @@ class SweepCommand final : public Command {
       return 0;
     }
 
+    if (out_.empty()) o.dir = create_unique_directory("outputs/sweep", local_timestamp());
     const size_t n_configs = configs.size() / static_cast<size_t>(repeat_);
     fmt::print("tpbench sweep: {} configuration{}{}, each its own launch; sweep directory {}\n", n_configs,
                n_configs == 1 ? "" : "s", repeat_ > 1 ? fmt::format(" x {} rounds", repeat_) : "", o.dir);
@@ -154,7 +150,7 @@ class SweepCommand final : public Command {
     s.target = target_ == "linear" ? SweepTarget::linear : SweepTarget::train;
     s.nproc = parse_int_list("--nproc", nproc_);
     if (!tp_.empty()) s.tp = parse_int_list("--tp", tp_);
-    if (!dp_shard_.empty()) s.dp_shard = parse_int_list("--dp-shard", dp_shard_);
+    if (!dp_shard_.empty()) s.dp_shard = parse_word_list("--dp-shard", dp_shard_, {"none", "optimizer", "full"});
     if (!batch_.empty()) s.batch = parse_int_list("--batch", batch_);
     if (!seq_.empty()) s.seq = parse_int_list("--seq", seq_);
     if (!mode_.empty()) s.mode = parse_word_list("--mode", mode_, {"row", "column", "both"});

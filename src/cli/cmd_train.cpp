@@ -1,14 +1,22 @@
 // `tpbench train`: the Llama-style decoder trained with Megatron TP x DP on the 2-D mesh.
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
+#include <csignal>
 #include <ctime>
+#include <filesystem>
 
+#include "base/error.h"
 #include "cli/command.h"
+#include "cli/flag_ranges.h"
+#include "cli/launcher.h"
 #include "device/device.h"
 #include "comm/mpi/mpi_communicator.h"
+#include "comm/watchdog.h"
 #include "profile/trace_files.h"
 #include "report/atomic_file.h"
+#include "report/output_files.h"
 #include "train/train_report.h"
 
 namespace tpb {
@@ -21,11 +29,52 @@ struct PresetDefaults {
   float lr;
 };
 
+// The largest model sizes the flags take (each tensor is bounded too, by 2^40 elements).
+constexpr int64_t kMaxModelDim = int64_t{1} << 20;  // --dim
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxHeads = int64_t{1} << 16;     // --heads, --kv-heads
+constexpr int64_t kMaxSize = int64_t{1} << 24;      // --ffn-hidden, --vocab, --seq, --batch
+constexpr int64_t kMaxIters = 1'000'000'000;
+constexpr const char* kForceMemoryFlag = "--force-memory";
+
 PresetDefaults preset_defaults(const std::string& preset) {
   if (preset == "ezpz-fsdp-tp") return {24, 3e-3f};  // the seed study's
   if (preset == "tiny") return {2, 3e-3f};
   return {8, 3e-3f};
 }
+
+// SIGINT and SIGTERM ask training to stop at the next step boundary (the ranks agree on it
+// there, TrainHooks::stop_requested), with the summary written and marked interrupted. So
+// do SIGUSR1 (for SIGINT) and SIGUSR2 (for SIGTERM): `tpbench --nproc N` sends those
+// through mpirun, which forwards them, while it answers SIGINT and SIGTERM by killing the
+// ranks (SIGTERM after odls_base_sigkill_timeout = 1 s, SIGKILL 1 s later). Handlers are
+// installed while the object lives; a stop is recorded once (later signals change nothing:
+// the launcher or mpirun ends a rank that does not stop).
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = &StopSignals::on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &sa, &saved_[i]);
+  }
+  ~StopSignals() {
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &saved_[i], nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  // 0, or the first signal received (SIGUSR1 reads as SIGINT, SIGUSR2 as SIGTERM).
+  static int received() { return received_; }
+
+ private:
+  static void on_signal(int sig) {
+    if (received_ == 0) received_ = sig == SIGUSR1 ? SIGINT : sig == SIGUSR2 ? SIGTERM : sig;
+  }
+  static constexpr std::array<int, 4> kSignals = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+  static inline volatile std::sig_atomic_t received_ = 0;
+  std::array<struct sigaction, 4> saved_{};
+};
 
 class TrainCommand final : public Command {
  public:
@@ -36,26 +85,34 @@ class TrainCommand final : public Command {
 
   void add_flags(CLI::App& sub) override {
     sub.add_option("--preset", preset_, "model preset: small (default), ezpz-fsdp-tp, tiny")->capture_default_str();
-    sub.add_option("--dim", dim_, "model width (default: the preset's)");
-    sub.add_option("--layers", layers_, "transformer blocks");
-    sub.add_option("--heads", heads_, "attention heads");
-    sub.add_option("--kv-heads", kv_heads_, "key/value heads (grouped-query attention)");
-    sub.add_option("--ffn-hidden", ffn_, "SwiGLU hidden size");
-    sub.add_option("--vocab", vocab_, "vocabulary size");
-    sub.add_option("--seq", seq_, "sequence length");
-    sub.add_option("--batch", batch_, "sequences per data-parallel rank per step");
-    sub.add_option("--iters", c_.iters, "training iterations")->capture_default_str();
-    sub.add_option("--warmup-iters", c_.warmup_iters, "first iterations left out of the summary")->capture_default_str();
-    sub.add_option("--lr", lr_, "peak learning rate (default: the preset's)");
-    sub.add_option("--lr-warmup", lr_warmup_, "linear learning-rate warm-up steps (default: iters / 10)");
-    sub.add_option("--weight-decay", c_.opt.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-    sub.add_option("--grad-clip", c_.opt.grad_clip, "max global gradient norm (0: off)")->capture_default_str();
-    sub.add_option("--seed", c_.seed, "seed of the weights")->capture_default_str();
-    sub.add_option("--tp", c_.tp, "tensor-parallel size; dp = ranks / tp")->capture_default_str();
+    // Model sizes: given ones replace the preset's. Each tensor is also bounded (2^40
+    // elements, validate_model_config), and the run by the machine's memory (validate).
+    add_ranged(sub, "--dim", dim_, range::positive(kMaxModelDim), "model width (default: the preset's)");
+    add_ranged(sub, "--layers", layers_, range::positive(kMaxLayers), "transformer blocks");
+    add_ranged(sub, "--heads", heads_, range::positive(kMaxHeads), "attention heads");
+    add_ranged(sub, "--kv-heads", kv_heads_, range::positive(kMaxHeads), "key/value heads (grouped-query attention)");
+    add_ranged(sub, "--ffn-hidden", ffn_, range::positive(kMaxSize), "SwiGLU hidden size");
+    add_ranged(sub, "--vocab", vocab_, range::positive(kMaxSize), "vocabulary size");
+    add_ranged(sub, "--seq", seq_, range::positive(kMaxSize), "sequence length");
+    add_ranged(sub, "--batch", batch_, range::positive(kMaxSize), "sequences per data-parallel rank per step");
+    add_ranged(sub, "--iters", c_.iters, range::positive(kMaxIters), "training iterations")->capture_default_str();
+    add_ranged(sub, "--warmup-iters", c_.warmup_iters, range::ints(0, kMaxIters),
+               "first iterations left out of the summary")->capture_default_str();
+    add_ranged(sub, "--lr", lr_, range::positive_reals(10), "peak learning rate (default: the preset's)");
+    add_ranged(sub, "--lr-warmup", lr_warmup_, range::ints(0, kMaxIters),
+               "linear learning-rate warm-up steps (default: iters / 10)");
+    add_ranged(sub, "--weight-decay", c_.opt.weight_decay, range::reals(0, 10), "AdamW decoupled weight decay")
+        ->capture_default_str();
+    add_ranged(sub, "--grad-clip", c_.opt.grad_clip, range::reals(0, 1e9), "max global gradient norm (0: off)")
+        ->capture_default_str();
+    add_ranged(sub, "--seed", c_.seed, range::ints(0, INT64_MAX), "seed of the weights")->capture_default_str();
+    add_ranged(sub, "--tp", c_.tp, range::ints(1, kMaxRanks), "tensor-parallel size; dp = ranks / tp")
+        ->capture_default_str();
     sub.add_option("--data", c_.data.kind, std::string("data: ") + kDataKinds)->capture_default_str();
     sub.add_option("--data-path", c_.data.path, "token file (llm.c / nanoGPT .bin) or UTF-8 text file");
     sub.add_option("--data-dtype", c_.data.token_dtype, std::string("token file format: ") + kTokenDtypes)->capture_default_str();
-    sub.add_option("--data-seed", c_.data.seed, "seed of the data sampling")->capture_default_str();
+    add_ranged(sub, "--data-seed", c_.data.seed, range::ints(0, INT64_MAX), "seed of the data sampling")
+        ->capture_default_str();
     // Parsed into the enum here, once; CLI11's check names the choices on a bad value.
     sub.add_option_function<std::string>(
            "--dp-shard", [this](const std::string& v) { c_.dp_shard = parse_dp_shard(v); },
@@ -64,28 +121,41 @@ class TrainCommand final : public Command {
         ->default_str("none");
     sub.add_flag("--dp-overlap", c_.dp_overlap,
                  "none/optimizer: reduce gradients during backward (a communication thread)");
-    sub.add_option("--prefetch", prefetch_, "full: all-gather the next unit during the current one (on|off)")
+    prefetch_opt_ = sub.add_option("--prefetch", prefetch_, "full: all-gather the next unit during the current one (on|off)")
         ->check(CLI::IsMember({"on", "off"}))
         ->capture_default_str();
     sub.add_option("--recompute", recompute_, "activation recomputation: none or block")
         ->check(CLI::IsMember({"none", "block"}))
         ->capture_default_str();
-    sub.add_option("--bucket-mb", c_.bucket_mb, "gradient bucket size for the DP all-reduce")->capture_default_str();
-    sub.add_option("--log-every", c_.log_every, "print a progress line every k iterations")->capture_default_str();
+    bucket_opt_ = add_ranged(sub, "--bucket-mb", c_.bucket_mb, range::positive_reals(1 << 20),
+                             "none: gradient bucket size for the DP all-reduce")->capture_default_str();
+    add_ranged(sub, "--log-every", c_.log_every, range::positive(kMaxIters), "print a progress line every k iterations")
+        ->capture_default_str();
     sub.add_flag("--profile", c_.profile, "write per-rank and merged Chrome/Perfetto traces into the run directory");
     add_device_flags(sub, device_, &dtype_);
     sub.add_flag("--async-comm", async_comm_,
                  "cuda: let NCCL collectives run behind the host (overlap; their recorded times are "
                  "then enqueue times, not transfers)");
     sub.add_flag("--dry-run", dry_run_, "print parameter count, per-rank shards and FLOPs per step, and exit");
-    sub.add_option("--out", out_, "root of run directories: OUT/RUN-NAME/YYYY-MM-DD-HHMMSS/")->capture_default_str();
-    sub.add_option("--run-name", run_name_, "run name")->capture_default_str();
+    sub.add_flag(kForceMemoryFlag, force_memory_,
+                 "run even when the predicted memory of the ranks exceeds what this machine has available");
+    out_opt_ = sub.add_option("--out", out_, "root of run directories: OUT/RUN-NAME/YYYY-MM-DD-HHMMSS/")->capture_default_str();
+    run_name_opt_ = sub.add_option("--run-name", run_name_, "run name")->capture_default_str();
     sub.add_option("--json", json_, "also write summary.json's content here");
+    add_ranged(sub, "--timeout", timeout_, range::positive_reals(1e6),
+               fmt::format("seconds a collective may take before the watchdog dumps every rank's last "
+                           "collectives to RUN_DIR/flight and ends the job (default: {:.0f} until the first "
+                           "step ends, then {:.0f} or {:.0f}x the slowest step, whichever is larger)",
+                           kFirstStepTimeout, kMinTimeout, kStepFactor));
   }
 
   void validate(int world_size) const override {
     const TrainConfig c = config();
-    validate_train_config(c, planned_world(world_size));
+    const ParallelDims dims = validate_train_config(c, planned_world(world_size));
+    refuse_flags_without_effect(c);
+    if (!dry_run_ && !force_memory_ && c.placement.device == Device::cpu)
+      if (const std::string why = memory_refusal(c, dims, world_size, read_machine_capacity()); !why.empty())
+        usage_error("{}", why);
     // Opens and checks the data now: a bad file fails before any rank starts training. On a
     // rank, run() trains on this same source (the file is opened once per process).
     source_ = open_token_source(c.data, c.model.vocab, c.model.seq);
@@ -101,12 +171,26 @@ class TrainCommand final : public Command {
       if (ctx.is_root()) fmt::print("{}", format_dry_run(c, dims));
       return 0;
     }
+    const StopSignals stop_signals;  // SIGINT / SIGTERM from here on: stop at the next step boundary
     world.set_synchronous(!async_comm_);  // before the split: the mesh's groups inherit it
     DeviceMesh mesh(world, dims);
     const std::string mesh_report = mesh.gather_report();
-    const std::string dir = run_directory(world);
     if (!source_) source_ = open_token_source(c.data, c.model.vocab, c.model.seq);
     TokenSource& source = *source_;
+    // The run directory, config.json and an empty metrics.jsonl exist before the first step;
+    // when they cannot be made, every rank stops here with rank 0's one message.
+    RunFiles files;
+    const std::string dir = prepare_run_files(world, c, dims, source.describe(), files);
+    if (dir.empty()) {
+      if (ctx.is_root()) {
+        fmt::print(stderr, "tpbench train: error: {} (nothing was trained)\n", files.error);
+        std::fflush(stderr);
+      }
+      return ctx.is_root() ? kExitNotWritten : 0;
+    }
+    // A collective not done within the limit dumps the flight recorder and ends the job
+    // (comm/watchdog.h). Made after the mesh, so it stops before the communicators go.
+    Watchdog watchdog(world, {timeout_.value_or(0.0), dir + "/flight", "tpbench train", {}});
     if (ctx.is_root()) {
       fmt::print("{}{}", mesh_report, format_train_header(c, dims, source.describe()));
       if (on_cuda())
@@ -117,39 +201,77 @@ class TrainCommand final : public Command {
       std::fflush(stdout);
     }
     const auto t_start = std::chrono::steady_clock::now();
-    auto progress = [&](const IterRecord& r) {
-      if (!ctx.is_root() || (r.iter + 1) % c.log_every != 0) return;
+    TrainHooks hooks;
+    hooks.stop_requested = [] { return StopSignals::received(); };
+    hooks.on_step = [&](const std::vector<IterRecord>& step) {
+      const IterRecord& r = step[static_cast<size_t>(world.rank())];
+      watchdog.step_done(r.dt);
+      if (!ctx.is_root()) return;
+      files.metrics->append(train_metrics_lines(step));  // a failure is reported after the summary
+      if ((r.iter + 1) % c.log_every != 0) return;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
       const double eta = elapsed / (r.iter + 1) * (c.iters - r.iter - 1);
       fmt::print("{}", format_progress(r, c, dims, eta));
       std::fflush(stdout);
     };
-    TrainResult result = run_training(c, mesh, source, progress);
-    if (c.profile) write_traces(result.trace, result.comms, world, dir, "train");
+    TrainResult result = run_training(c, mesh, source, hooks);
+    // Every file is attempted and the summary printed whatever fails; the failures are
+    // reported after it, on one line, with a non-zero exit.
+    std::vector<std::string> not_written;
+    if (c.profile) {
+      try {
+        write_traces(result.trace, result.comms, world, dir, "train");  // throws on rank 0 only
+      } catch (const Error& e) {
+        not_written.push_back(e.what());
+      }
+    }
+    // The exit status is rank 0's alone (the other ranks exit 0): mpirun ends the job as soon
+    // as one rank exits non-zero, which could cut rank 0's summary short.
     if (!ctx.is_root()) return 0;
 
     const TrainSummary s = summarize_training(result, c, dims);
     fmt::print("{}", format_train_summary(s));
-    const MachineInfo machine = read_machine_info(MpiRuntime::library_version());
-    const nlohmann::json config_doc = train_config_json(c, dims, machine, result.data_description);
-    write_file_atomic(dir + "/config.json", config_doc.dump(2) + "\n");
-    write_file_atomic(dir + "/metrics.jsonl", train_metrics_jsonl(result));
+    std::fflush(stdout);
+    if (!files.metrics->error().empty()) not_written.push_back(files.metrics->error());
     const nlohmann::json summary = train_summary_json(s);
-    write_file_atomic(dir + "/summary.json", summary.dump(2) + "\n");
+    const auto attempt = [&](const std::string& path, const std::string& text) {
+      try {
+        write_file_atomic(path, text);
+      } catch (const Error& e) {
+        not_written.push_back(e.what());
+      }
+    };
+    attempt(dir + "/summary.json", summary.dump(2) + "\n");
     if (!json_.empty()) {
       // One file with everything a comparison needs: config, summary, losses.
       nlohmann::json losses = nlohmann::json::array();
       for (const IterRecord& it : result.per_rank[0]) losses.push_back(it.loss);
       const nlohmann::json doc = {{"schema", "tpbench.train/1"},
-                                  {"config", config_doc},
+                                  {"config", files.config},
                                   {"summary", summary},
                                   {"losses", losses},
                                   {"run_directory", dir}};
-      write_file_atomic(json_, doc.dump(2) + "\n");
+      attempt(json_, doc.dump(2) + "\n");
     }
     fmt::print("\nrun directory: {}\n", dir);
     std::fflush(stdout);
-    return 0;
+    int status = 0;
+    if (result.end == TrainEnd::diverged) {
+      fmt::print(stderr, "tpbench train: error: training {} ({} iterations written to {}/metrics.jsonl)\n",
+                 s.stop_reason, s.iters_done, dir);
+      status = kExitDiverged;
+    } else if (result.end == TrainEnd::interrupted) {
+      fmt::print(stderr, "tpbench train: {}; summary marked interrupted\n", s.stop_reason);
+      status = 128 + result.stop_signal;
+    }
+    if (!not_written.empty()) {
+      std::string all;
+      for (const std::string& e : not_written) all += (all.empty() ? "" : "; ") + e;
+      fmt::print(stderr, "tpbench train: error: results not written: {}\n", all);
+      status = kExitNotWritten;
+    }
+    std::fflush(stderr);
+    return status;
   }
 
  private:
@@ -159,9 +281,10 @@ class TrainCommand final : public Command {
     c.model = model_preset(preset_);
     const PresetDefaults d = preset_defaults(preset_);
     c.batch = d.batch;
-    c.opt.lr = lr_ != 0 ? lr_ : d.lr;  // a bad value given is kept, so validation names it
-    auto set = [](int64_t& field, int64_t flag) {
-      if (flag != kUnset) field = flag;
+    c.opt.lr = lr_.value_or(d.lr);
+    // A size given replaces the preset's; a size not given is the preset's.
+    auto set = [](int64_t& field, const std::optional<int64_t>& flag) {
+      if (flag) field = *flag;
     };
     set(c.model.dim, dim_);
     set(c.model.n_layers, layers_);
@@ -170,8 +293,8 @@ class TrainCommand final : public Command {
     set(c.model.ffn_hidden, ffn_);
     set(c.model.vocab, vocab_);
     set(c.model.seq, seq_);
-    if (batch_ != kUnset) c.batch = batch_;
-    c.opt.lr_warmup = lr_warmup_ >= 0 ? lr_warmup_ : c.iters / 10;
+    set(c.batch, batch_);
+    c.opt.lr_warmup = lr_warmup_.value_or(c.iters / 10);
     c.prefetch = prefetch_ == "on";
     c.recompute = recompute_ == "block";
     c.placement = parse_placement(device_, dtype_);
@@ -183,25 +306,96 @@ class TrainCommand final : public Command {
     return dry_run_ && world_size < c_.tp ? c_.tp : world_size;
   }
 
-  // OUT/RUN-NAME/YYYY-MM-DD-HHMMSS, named by rank 0 and broadcast so every rank agrees.
-  std::string run_directory(Communicator& world) const {
-    char stamp[32] = {};
+  // What rank 0 holds of the run directory while training.
+  struct RunFiles {
+    nlohmann::json config;                 // config.json's content
+    std::unique_ptr<AppendFile> metrics;   // metrics.jsonl, appended after every step
+    std::string error;                     // why the directory could not be prepared
+  };
+
+  // Rank 0 makes a new OUT/RUN-NAME/YYYY-MM-DD-HHMMSS (-2, -3, ... when that exists: never
+  // an existing one), writes config.json, starts metrics.jsonl and checks that --json can be
+  // written; the directory (or "" and, on rank 0, files.error) is broadcast to every rank.
+  std::string prepare_run_files(Communicator& world, const TrainConfig& c, const ParallelDims& dims,
+                                const std::string& data, RunFiles& files) const {
+    std::string dir;
     if (world.rank() == 0) {
-      const std::time_t now = std::time(nullptr);
-      std::tm tm{};
-      localtime_r(&now, &tm);
-      std::strftime(stamp, sizeof(stamp), "%Y-%m-%d-%H%M%S", &tm);
+      try {
+        dir = create_unique_directory(out_ + "/" + run_name_, local_timestamp());
+        files.config = train_config_json(c, dims, read_machine_info(MpiRuntime::library_version()), data);
+        write_file_atomic(dir + "/config.json", files.config.dump(2) + "\n");
+        files.metrics = std::make_unique<AppendFile>(dir + "/metrics.jsonl");
+        if (!json_.empty()) check_writable_file(json_);
+      } catch (const Error& e) {
+        files.error = e.what();
+        files.metrics.reset();
+        std::error_code ec;
+        if (!dir.empty()) std::filesystem::remove_all(dir, ec);  // only what this run made
+        dir.clear();
+      }
     }
-    world.broadcast(stamp, sizeof(stamp), DType::u8, 0);
-    return fmt::format("{}/{}/{}", out_, run_name_, stamp);
+    int64_t size = static_cast<int64_t>(dir.size());
+    world.broadcast(&size, 1, DType::i64, 0);
+    dir.resize(static_cast<size_t>(size));
+    if (size > 0) world.broadcast(dir.data(), dir.size(), DType::u8, 0);
+    return dir;
   }
 
-  static constexpr int64_t kUnset = -1;
+  // Exit statuses beyond 0 (done), 1 (an error) and 2 (bad input); docs/results.md.
+  static constexpr int kExitDiverged = 3;    // a loss or gradient norm became NaN or infinite
+  static constexpr int kExitNotWritten = 4;  // a results file could not be written
+
+  // Options that change nothing in this configuration are refused, so a run never
+  // silently differs from what its command line says.
+  void refuse_flags_without_effect(const TrainConfig& c) const {
+    if (c.dp_overlap && c.dp_shard == DpShard::full)
+      usage_error("--dp-overlap has no effect with --dp-shard full (FSDP's overlap is --prefetch)");
+    if (prefetch_opt_->count() > 0 && c.dp_shard != DpShard::full)
+      usage_error("--prefetch {} has no effect with --dp-shard {} (it applies to --dp-shard full only)", prefetch_,
+                  dp_shard_name(c.dp_shard));
+    if (bucket_opt_->count() > 0 && c.dp_shard != DpShard::none)
+      usage_error("--bucket-mb {} has no effect with --dp-shard {} (buckets are DDP's, --dp-shard none)",
+                  c.bucket_mb, dp_shard_name(c.dp_shard));
+    if (async_comm_ && c.placement.device != Device::cuda)
+      usage_error("--async-comm needs --device cuda (CPU collectives are blocking: it would change nothing)");
+    if (dry_run_) {
+      const std::pair<bool, const char*> writes[] = {{c.profile, "--profile"},
+                                                     {!json_.empty(), "--json"},
+                                                     {out_opt_->count() > 0, "--out"},
+                                                     {run_name_opt_->count() > 0, "--run-name"}};
+      for (const auto& [given, flag] : writes)
+        if (given) usage_error("{} has no effect with --dry-run (a dry run writes nothing)", flag);
+    }
+  }
+
+  // Why the ranks of this run would not fit in this machine's memory ("" when they do, or
+  // when the available memory is unknown): every rank is on this one host.
+  static std::string memory_refusal(const TrainConfig& c, const ParallelDims& dims, int ranks,
+                                    const MachineCapacity& m) {
+    if (m.mem_available_bytes < 0) return "";
+    const double per_rank =
+        predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute).total_peak() + kRankBaselineBytes;
+    const double need = per_rank * ranks;
+    if (need <= static_cast<double>(m.mem_available_bytes)) return "";
+    const auto gib = [](double b) { return b / double(int64_t{1} << 30); };
+    return fmt::format("predicted memory {:.1f} GiB ({} rank{} x {:.1f} GiB) exceeds the {:.1f} GiB available on "
+                       "this machine (MemAvailable); use a smaller model, --batch or --seq, more --tp, or add {} "
+                       "to run anyway",
+                       gib(need), ranks, ranks == 1 ? "" : "s", gib(per_rank),
+                       gib(static_cast<double>(m.mem_available_bytes)), kForceMemoryFlag);
+  }
+
   TrainConfig c_;
   std::string preset_ = "small";
-  int64_t dim_ = kUnset, layers_ = kUnset, heads_ = kUnset, kv_heads_ = kUnset, ffn_ = kUnset, vocab_ = kUnset,
-          seq_ = kUnset, batch_ = kUnset, lr_warmup_ = -1;
-  float lr_ = 0;
+  // Given or not: unset means the preset's value (or iters / 10 for the LR warm-up).
+  std::optional<int64_t> dim_, layers_, heads_, kv_heads_, ffn_, vocab_, seq_, batch_, lr_warmup_;
+  std::optional<float> lr_;
+  std::optional<double> timeout_;  // --timeout; unset: the watchdog's adaptive limit
+  CLI::Option* prefetch_opt_ = nullptr;
+  CLI::Option* bucket_opt_ = nullptr;
+  CLI::Option* out_opt_ = nullptr;
+  CLI::Option* run_name_opt_ = nullptr;
+  bool force_memory_ = false;
   bool dry_run_ = false;
   bool async_comm_ = false;
   std::string prefetch_ = "on";

@@ -23,6 +23,7 @@ std::unique_ptr<Command> make_train_command();
 std::unique_ptr<Command> make_sweep_command();
 std::unique_ptr<Command> make_report_command();
 std::unique_ptr<Command> make_devices_command();
+std::unique_ptr<Command> make_flight_command();
 
 std::vector<std::unique_ptr<Command>> make_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
@@ -33,6 +34,7 @@ std::vector<std::unique_ptr<Command>> make_commands() {
   cmds.push_back(make_sweep_command());
   cmds.push_back(make_report_command());
   cmds.push_back(make_devices_command());
+  cmds.push_back(make_flight_command());
   return cmds;
 }
 

@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +20,9 @@
 #include <thread>
 
 #include "base/error.h"
+#include "cli/mpirun_output.h"
+
+extern char** environ;
 
 namespace tpb {
 
@@ -30,6 +36,16 @@ int env_int(const char* name, int fallback) {
 bool env_set(const char* name) {
   const char* v = std::getenv(name);
   return v && *v;
+}
+
+// Whether an executable `name` is in one of PATH's directories.
+bool on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  if (!path) return false;
+  std::istringstream dirs(path);
+  for (std::string dir; std::getline(dirs, dir, ':');)
+    if (!dir.empty() && access((dir + "/" + name).c_str(), X_OK) == 0) return true;
+  return false;
 }
 
 }  // namespace
@@ -120,8 +136,13 @@ std::string launch_refusal(int nproc, const MachineCapacity& m) {
 std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args) {
   std::string mpirun = TPB_MPIEXEC;
   if (mpirun.empty() || !std::filesystem::exists(mpirun)) mpirun = "mpirun";
-  // -q: the ranks print their own errors; mpirun's banner about a non-zero exit adds nothing.
-  std::vector<std::string> cmd = {mpirun, "-q", "-np", std::to_string(nproc), "--oversubscribe"};
+  // Open MPI finds its own helpers through PATH too (without it, even a configured absolute
+  // mpirun fails with a cryptic "plm_rsh_agent ... could not be found"): require mpirun there.
+  if (!on_path("mpirun"))
+    usage_error("mpirun not found on PATH (install openmpi-bin, or add its directory to PATH)");
+  // Not -q: that also silences which rank died and how; run_mpirun turns mpirun's banners
+  // into one line each (cli/mpirun_output.h).
+  std::vector<std::string> cmd = {mpirun, "-np", std::to_string(nproc), "--oversubscribe"};
   if (geteuid() == 0) cmd.push_back("--allow-run-as-root");
   // One BLAS thread per rank's share of the cores, unless the user chose.
   if (!env_set("OPENBLAS_NUM_THREADS")) {
@@ -138,6 +159,115 @@ std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string
     cmd.insert(cmd.end(), {"--bind-to", "none"});
   cmd.insert(cmd.end(), self_args.begin(), self_args.end());
   return cmd;
+}
+
+namespace {
+
+volatile sig_atomic_t g_mpirun_pid = 0;
+volatile sig_atomic_t g_first_signal = 0;  // the first SIGINT / SIGTERM passed on
+volatile sig_atomic_t g_signals = 0;       // how many were
+
+// Passes on signals sent with kill(); one from the terminal (si_code SI_KERNEL) reached
+// mpirun already, through the process group. mpirun answers SIGINT / SIGTERM by killing the
+// ranks (SIGTERM after odls_base_sigkill_timeout, 1 s, SIGKILL 1 s later) and cannot
+// forward them, but forwards SIGUSR1 / SIGUSR2: so the first SIGINT / SIGTERM goes on as
+// SIGUSR1 / SIGUSR2, which the ranks read as a request to stop (train: at the next step
+// boundary, summary written; other commands: they end as the signal would, main.cpp), and
+// any later one as itself, so that a second Ctrl-C always ends the job.
+void forward_signal(int sig, siginfo_t* info, void*) {
+  if (g_mpirun_pid <= 0 || !info || info->si_code > 0) return;
+  int send = sig;
+  if (sig == SIGINT || sig == SIGTERM) {
+    if (g_signals == 0) {
+      g_first_signal = sig;
+      send = sig == SIGINT ? SIGUSR1 : SIGUSR2;
+    }
+    g_signals = g_signals + 1;
+  }
+  kill(static_cast<pid_t>(g_mpirun_pid), send);
+}
+
+// argv[0] searched in PATH before fork (the child only execs).
+std::string resolve_in_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "/usr/bin:/bin");
+  for (std::string d; std::getline(dirs, d, ':');) {
+    const std::string p = (d.empty() ? "." : d) + "/" + name;
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return name;
+}
+
+}  // namespace
+
+int run_mpirun(const std::vector<std::string>& argv) {
+  TPB_CHECK(!argv.empty(), "run_mpirun: empty command line");
+  const std::string exe = resolve_in_path(argv[0]);
+  TPB_CHECK(access(exe.c_str(), X_OK) == 0,
+            "cannot start {}: not found (is openmpi-bin installed? scripts/setup.sh installs it)", argv[0]);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int fds[2];
+  TPB_CHECK(pipe(fds) == 0, "pipe: {}", std::strerror(errno));
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  TPB_CHECK(pid >= 0, "fork: {}", std::strerror(errno));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execv(exe.c_str(), args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  g_mpirun_pid = pid;
+  struct sigaction sa {};
+  sa.sa_sigaction = forward_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+
+  MpirunOutputFilter filter;
+  std::vector<std::string> mca;  // Open MPI settings from the environment, for a failure's line
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).starts_with("OMPI_MCA_")) mca.emplace_back(*e);
+  if (!mca.empty()) filter.set_hint(fmt::format("Open MPI settings in effect: {}", fmt::join(mca, " ")));
+  std::vector<std::string> shown;
+  const auto flush = [&] {
+    for (const std::string& l : shown) std::fprintf(stderr, "%s\n", l.c_str());
+    if (!shown.empty()) std::fflush(stderr);
+    shown.clear();
+  };
+  std::string pending;
+  char buf[4096];
+  while (true) {
+    const ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, static_cast<size_t>(n));
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+      filter.line(pending.substr(0, nl), shown);
+      pending.erase(0, nl + 1);
+    }
+    flush();
+  }
+  close(fds[0]);
+  if (!pending.empty()) filter.line(pending, shown);
+  int raw = 0;
+  while (waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
+  }
+  g_mpirun_pid = 0;
+  int status = WIFEXITED(raw) ? WEXITSTATUS(raw) : WIFSIGNALED(raw) ? 128 + WTERMSIG(raw) : 1;
+  // Interrupted: 128 + the signal (the ranks' own status when they stopped cleanly; mpirun
+  // exits 1 when it killed them), unless the run had finished anyway.
+  if (g_first_signal != 0 && status != 0) status = 128 + g_first_signal;
+  filter.finish(status, shown);
+  flush();
+  return status;
 }
 
 void exec_command(const std::vector<std::string>& argv) {

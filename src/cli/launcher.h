@@ -56,7 +56,17 @@ std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string
 // user has not set one, else "".
 std::string blas_coretype_fix();
 
-// Replaces this process with mpirun; returns only by throwing when exec fails.
+// Runs the mpirun command line `argv` as a child and returns its exit status (128 + signal
+// when a signal ended it). Its stdout is ours; its stderr passes through
+// MpirunOutputFilter (cli/mpirun_output.h), so a rank killed by a signal, or failing
+// without a word, is named in one line. SIGTERM, SIGINT and SIGHUP sent to this process
+// with kill() are passed on to mpirun (one from the terminal reaches mpirun itself, in our
+// process group), the first SIGINT / SIGTERM as SIGUSR1 / SIGUSR2 so that the ranks stop
+// cleanly (then the status is 128 + that signal unless the run finished); mpirun gets
+// SIGTERM if this process dies. Throws when it cannot start.
+int run_mpirun(const std::vector<std::string>& argv);
+
+// Replaces this process with argv; returns only by throwing when exec fails.
 [[noreturn]] void exec_command(const std::vector<std::string>& argv);
 
 // Absolute path of the running executable.

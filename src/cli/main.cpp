@@ -5,11 +5,13 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <thread>
 
 #include "base/error.h"
 #include "cli/command.h"
+#include "cli/flag_ranges.h"
 #include "cli/launcher.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "comm/world.h"
@@ -42,6 +44,32 @@ std::string unknown_command(int argc, char** argv,
   return "";
 }
 
+// The command the command line names ("" when none), for the prefix of a parse error.
+std::string command_word(int argc, char** argv, const std::vector<std::unique_ptr<tpb::Command>>& commands) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--nproc") {
+      ++i;
+      continue;
+    }
+    for (const auto& c : commands)
+      if (c->name() == a) return a;
+  }
+  return "";
+}
+
+#ifndef TPB_VERSION
+#define TPB_VERSION "unknown"
+#endif
+#ifndef TPB_GIT_HASH
+#define TPB_GIT_HASH ""
+#endif
+
+std::string version_text() {
+  const std::string hash = TPB_GIT_HASH;
+  return fmt::format("tpbench {}{}", TPB_VERSION, hash.empty() ? "" : " (git " + hash + ")");
+}
+
 // Checks that need only the command line and the world size, before any rank starts
 // (UsageError naming the values).
 void preflight(const tpb::Command& chosen, const tpb::LaunchEnv& env, int nproc, int world_size,
@@ -60,19 +88,22 @@ void preflight(const tpb::Command& chosen, const tpb::LaunchEnv& env, int nproc,
   }
 }
 
-// This process started directly: with several ranks, becomes mpirun (returns only on
-// failure, with the exit status); with one, re-executes itself once when OpenBLAS needs
-// OPENBLAS_CORETYPE (it reads it when the library loads; see blas_coretype_fix). Returns 0
-// when this process is to run the rank itself.
+constexpr int kRunHere = -1;
+
+// This process started directly: with several ranks, runs mpirun and returns its exit
+// status (mpirun's failure banners made one line each, see cli/mpirun_output.h); with one,
+// re-executes itself once when OpenBLAS needs OPENBLAS_CORETYPE (it reads it when the
+// library loads; see blas_coretype_fix). Returns kRunHere when this process is to run the
+// rank itself.
 int launch_or_restart(int world_size, int argc, char** argv) {
   std::vector<std::string> self = {tpb::self_executable()};
   self.insert(self.end(), argv + 1, argv + argc);
   if (world_size > 1) {
     try {
-      tpb::exec_command(tpb::mpirun_command(world_size, self));
+      return tpb::run_mpirun(tpb::mpirun_command(world_size, self));
     } catch (const tpb::Error& e) {
       fmt::print(stderr, "tpbench: error: {}\n", e.what());
-      return 1;
+      return dynamic_cast<const tpb::UsageError*>(&e) ? kUsageExit : 1;  // no mpirun on PATH: 2
     }
   }
   if (const std::string core = tpb::blas_coretype_fix(); !core.empty()) {
@@ -83,12 +114,21 @@ int launch_or_restart(int world_size, int argc, char** argv) {
       // Could not restart: run on with the generic kernels.
     }
   }
-  return 0;
+  return kRunHere;
 }
 
 // One rank: MPI, the world communicator, the command. A failure is this rank's alone to
 // know: it says which rank and why, then ends every rank of the job.
 int run_rank(tpb::Command& chosen, int argc, char** argv) {
+  // `tpbench --nproc N` passes a SIGINT / SIGTERM on as SIGUSR1 / SIGUSR2, which mpirun
+  // forwards (cli/launcher.cpp). train stops on them at a step boundary (its own handlers);
+  // for every other command they end the rank as the original signal would.
+  for (const int sig : {SIGUSR1, SIGUSR2})
+    std::signal(sig, [](int got) {
+      const int original = got == SIGUSR1 ? SIGINT : SIGTERM;
+      std::signal(original, SIG_DFL);
+      std::raise(original);
+    });
   tpb::MpiRuntime mpi(&argc, &argv);
   int rank = 0;
   try {
@@ -124,7 +164,12 @@ int main(int argc, char** argv) {
   int nproc = 0;
   app.add_option("--nproc", nproc,
                  "number of ranks to launch (through mpirun); default: the launcher's, or 1")
-      ->check(CLI::Range(1, 4096));
+      ->check(CLI::Range(1, static_cast<int>(tpb::kMaxRanks)));
+  tpb::record_range(tpb::range::ints(1, tpb::kMaxRanks), "--nproc");  // checked by CLI::Range above
+  app.set_version_flag("--version", version_text(), "print tpbench's version and exit");
+  // Hidden: every numeric flag's range, one a line (tests/cli drives each with bad values).
+  bool list_ranges = false;
+  app.add_flag("--list-flag-ranges", list_ranges)->group("");
   bool force_nproc = false;
   app.add_flag(tpb::kForceNprocFlag, force_nproc,
                fmt::format("launch --nproc ranks even beyond what the machine holds ({} MiB a rank of the "
@@ -148,12 +193,28 @@ int main(int argc, char** argv) {
     return print_errors ? kUsageExit : silent_exit(kUsageExit);
   }
 
+  // --list-flag-ranges needs no command (the ranges were recorded by add_flags above).
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--list-flag-ranges") {
+      fmt::print("{}", tpb::format_flag_ranges());
+      return 0;
+    }
+
+  // Bad usage is one line and exit 2 (CLI11's own codes, 100+, never leak out); --help and
+  // --version print and exit 0. Deterministic on every rank: one rank prints it.
+  const auto usage_failure = [&](const std::string& what) {
+    if (!print_errors) return silent_exit(kUsageExit);
+    const std::string cmd = command_word(argc, argv, commands);
+    fmt::print(stderr, "tpbench{}{}: error: {}\n", cmd.empty() ? "" : " ", cmd, what);
+    return kUsageExit;
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Deterministic on every rank: one rank prints it. --help exits 0.
-    if (print_errors || e.get_exit_code() == 0) return app.exit(e);
-    return silent_exit(kUsageExit);
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return usage_failure(e.what());
+  } catch (const tpb::UsageError& e) {  // a flag's range (cli/flag_ranges.h)
+    return usage_failure(e.what());
   }
 
   const int world_size = env.under_launcher ? env.world_size : (nproc > 0 ? nproc : 1);
@@ -175,6 +236,6 @@ int main(int argc, char** argv) {
     }
   }
   if (!env.under_launcher)
-    if (const int status = launch_or_restart(world_size, argc, argv); status != 0) return status;
+    if (const int status = launch_or_restart(world_size, argc, argv); status != kRunHere) return status;
   return run_rank(*chosen, argc, argv);
 }

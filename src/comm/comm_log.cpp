@@ -1,6 +1,11 @@
 #include "comm/comm_log.h"
 
+#include "comm/flight_recorder.h"
+
 namespace tpb {
+
+CommLog::CommLog() : flight_(std::make_shared<FlightRecorder>()) { records_.reserve(1 << 14); }
+CommLog::~CommLog() = default;
 
 std::string_view comm_op_name(CommOp op) {
   switch (op) {

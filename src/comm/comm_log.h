@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -43,9 +44,12 @@ struct CommGroupInfo {
   std::vector<int> world_ranks;  // members, by world rank, in group-rank order
 };
 
+class FlightRecorder;  // comm/flight_recorder.h
+
 class CommLog {
  public:
-  CommLog() { records_.reserve(1 << 14); }  // no reallocation in typical timed regions
+  CommLog();  // reserves records, so typical timed regions never reallocate
+  ~CommLog();
 
   int32_t add_group(CommGroupInfo info);
   // Thread-safe: a communication thread (overlapped gradient reduction) records too.
@@ -61,11 +65,15 @@ class CommLog {
   void clear() { records_.clear(); }
   // Records from index `first` on, e.g. those of one timed region.
   std::vector<CommRecord> since(size_t first) const;
+  // The flight recorder of these groups (one ring per group: its last collectives, with
+  // per-group sequence numbers), shared so a watchdog may outlive the communicators.
+  const std::shared_ptr<FlightRecorder>& flight() const { return flight_; }
 
  private:
   std::mutex mu_;
   std::vector<CommRecord> records_;
   std::vector<CommGroupInfo> groups_;
+  std::shared_ptr<FlightRecorder> flight_;
 };
 
 }  // namespace tpb

@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/error.h"
+#include "comm/flight_recorder.h"
 
 namespace tpb {
 
@@ -34,10 +35,13 @@ void check_buffer(const void* p, size_t count, const char* op, const char* which
 void Communicator::attach_log(std::shared_ptr<CommLog> log, CommGroupInfo info) {
   log_ = std::move(log);
   group_id_ = log_->add_group(std::move(info));
+  flight_ = log_->flight()->add(group_id_, log_->group(group_id_));
 }
 
 void Communicator::record(CommOp op, size_t bytes, int64_t start_ns) {
-  log_->record(CommRecord{op, group_id_, static_cast<int64_t>(bytes), start_ns, now_ns()});
+  const int64_t end_ns = now_ns();
+  flight_->leave(end_ns);
+  log_->record(CommRecord{op, group_id_, static_cast<int64_t>(bytes), start_ns, end_ns});
 }
 
 void Communicator::check_counts(std::span<const int64_t> counts, const char* op) const {
@@ -56,7 +60,7 @@ void Communicator::all_reduce(const void* send, void* recv, size_t count, DType 
   check_fits_int(count, "all_reduce");
   check_buffer(send, count, "all_reduce", "send");
   check_buffer(recv, count, "all_reduce", "recv");
-  const int64_t t0 = call_start();
+  const int64_t t0 = call_start(CommOp::all_reduce, count * dtype_size(dtype));
   do_all_reduce(send, recv, count, dtype, op);
   record(CommOp::all_reduce, count * dtype_size(dtype), t0);
 }
@@ -65,7 +69,7 @@ void Communicator::all_gather(const void* send, void* recv, size_t send_count, D
   check_fits_int(send_count * static_cast<size_t>(size()), "all_gather");
   check_buffer(send, send_count, "all_gather", "send");
   check_buffer(recv, send_count, "all_gather", "recv");
-  const int64_t t0 = call_start();
+  const int64_t t0 = call_start(CommOp::all_gather, send_count * static_cast<size_t>(size()) * dtype_size(dtype));
   do_all_gather(send, recv, send_count, dtype);
   record(CommOp::all_gather, send_count * static_cast<size_t>(size()) * dtype_size(dtype), t0);
 }
@@ -76,7 +80,7 @@ void Communicator::all_gather_v(const void* send, void* recv, std::span<const in
   const size_t total = static_cast<size_t>(std::accumulate(counts.begin(), counts.end(), int64_t{0}));
   check_buffer(send, static_cast<size_t>(counts[static_cast<size_t>(rank())]), "all_gather_v", "send");
   check_buffer(recv, total, "all_gather_v", "recv");
-  const int64_t t0 = call_start();
+  const int64_t t0 = call_start(CommOp::all_gather_v, total * dtype_size(dtype));
   do_all_gather_v(send, recv, counts, dtype);
   record(CommOp::all_gather_v, total * dtype_size(dtype), t0);
 }
@@ -86,7 +90,7 @@ void Communicator::reduce_scatter(const void* send, void* recv, size_t recv_coun
   check_fits_int(recv_count * static_cast<size_t>(size()), "reduce_scatter");
   check_buffer(send, recv_count, "reduce_scatter", "send");
   check_buffer(recv, recv_count, "reduce_scatter", "recv");
-  const int64_t t0 = call_start();
+  const int64_t t0 = call_start(CommOp::reduce_scatter, recv_count * static_cast<size_t>(size()) * dtype_size(dtype));
   do_reduce_scatter(send, recv, recv_count, dtype, op);
   record(CommOp::reduce_scatter, recv_count * static_cast<size_t>(size()) * dtype_size(dtype), t0);
 }
@@ -97,7 +101,7 @@ void Communicator::reduce_scatter_v(const void* send, void* recv, std::span<cons
   const size_t total = static_cast<size_t>(std::accumulate(counts.begin(), counts.end(), int64_t{0}));
   check_buffer(send, total, "reduce_scatter_v", "send");
   check_buffer(recv, static_cast<size_t>(counts[static_cast<size_t>(rank())]), "reduce_scatter_v", "recv");
-  const int64_t t0 = call_start();
+  const int64_t t0 = call_start(CommOp::reduce_scatter_v, total * dtype_size(dtype));
   do_reduce_scatter_v(send, recv, counts, dtype, op);
   record(CommOp::reduce_scatter_v, total * dtype_size(dtype), t0);
 }
@@ -107,7 +111,7 @@ void Communicator::broadcast(void* buf, size_t count, DType dtype, int root) {
   check_buffer(buf, count, "broadcast", "data");
   TPB_CHECK(root >= 0 && root < size(), "broadcast: root {} outside a group of {} ranks", root,
             size());
-  const int64_t t0 = call_start();
+  const int64_t t0 = call_start(CommOp::broadcast, count * dtype_size(dtype));
   do_broadcast(buf, count, dtype, root);
   record(CommOp::broadcast, count * dtype_size(dtype), t0);
 }
@@ -117,13 +121,13 @@ void Communicator::all_to_all(const void* send, void* recv, size_t count_per_pee
   check_fits_int(total, "all_to_all");
   check_buffer(send, total, "all_to_all", "send");
   check_buffer(recv, total, "all_to_all", "recv");
-  const int64_t t0 = call_start();
+  const int64_t t0 = call_start(CommOp::all_to_all, total * dtype_size(dtype));
   do_all_to_all(send, recv, count_per_peer, dtype);
   record(CommOp::all_to_all, total * dtype_size(dtype), t0);
 }
 
 void Communicator::barrier() {
-  const int64_t t0 = call_start();
+  const int64_t t0 = call_start(CommOp::barrier, 0);
   do_barrier();
   record(CommOp::barrier, 0, t0);
 }
@@ -152,9 +156,11 @@ void Communicator::broadcast(std::span<float> data, int root) {
   broadcast(data.data(), data.size(), DType::f32, root);
 }
 
-int64_t Communicator::call_start() {
+int64_t Communicator::call_start(CommOp op, size_t bytes) {
   if (synchronous_) wait_for_inputs();
-  return now_ns();
+  const int64_t t0 = now_ns();
+  flight_->enter(op, static_cast<int64_t>(bytes), t0);
+  return t0;
 }
 
 std::unique_ptr<Communicator> Communicator::split(int color, int key, const std::string& name) {

@@ -40,6 +40,8 @@ namespace tpb {
 enum class ReduceOp { sum, avg, max };
 std::string_view reduce_op_name(ReduceOp op);
 
+class FlightRing;  // comm/flight_recorder.h
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -121,11 +123,14 @@ class Communicator {
 
  private:
   void check_counts(std::span<const int64_t> counts, const char* op) const;
+  // Around every backend call: call_start stamps the start and enters the flight ring;
+  // record stamps the end, appends the CommRecord and leaves the ring.
   void record(CommOp op, size_t bytes, int64_t start_ns);
-  int64_t call_start();
+  int64_t call_start(CommOp op, size_t bytes);
 
   std::shared_ptr<CommLog> log_;
   int32_t group_id_ = -1;
+  FlightRing* flight_ = nullptr;  // this group's ring, owned by the log's FlightRecorder
   bool synchronous_ = false;
   bool deferred_ = false;
 };

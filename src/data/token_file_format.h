@@ -13,7 +13,7 @@
 
 namespace tpb {
 
-class MappedFile;
+class DataFile;
 
 inline constexpr int32_t kLlmcMagic = 20240520;
 inline constexpr size_t kLlmcHeaderBytes = 256 * sizeof(int32_t);
@@ -28,9 +28,14 @@ struct TokenLayout {
 // Reads the layout of a token file for token_dtype auto | llmc | uint16 | uint32. Throws
 // UsageError naming the path and the values on a bad magic (llmc), a bad version, a body
 // whose size disagrees with the header, or a raw size that is not a multiple of the width.
-TokenLayout token_file_layout(const MappedFile& file, const std::string& token_dtype);
+TokenLayout token_file_layout(const DataFile& file, const std::string& token_dtype);
+
+// The same from what it depends on: the file's size and its first min(size,
+// kLlmcHeaderBytes) bytes, `head` (head_bytes of them). `path` only names it in messages.
+TokenLayout token_file_layout(const std::string& path, uint64_t size, const uint8_t* head,
+                              size_t head_bytes, const std::string& token_dtype);
 
 // Every byte of the file is a token.
-TokenLayout text_file_layout(const MappedFile& file);
+TokenLayout text_file_layout(const DataFile& file);
 
 }  // namespace tpb

@@ -9,7 +9,7 @@
 
 #include <memory>
 
-#include "data/mapped_file.h"
+#include "data/data_file.h"
 #include "data/token_file_format.h"
 #include "data/token_source.h"
 
@@ -19,8 +19,9 @@ class TokenFileSource final : public TokenSource {
  public:
   // Checks the file once: at least seq+1 tokens, every token < model_vocab (else UsageError
   // naming the path, the first offending position and its value). vocab_size() is
-  // `nominal_vocab` if > 0 (256 for text), else the largest token + 1.
-  TokenFileSource(std::unique_ptr<MappedFile> file, TokenLayout layout, int64_t model_vocab,
+  // `nominal_vocab` if > 0 (256 for text), else the largest token + 1. get_batch and
+  // token_at read the file each time: one that shrank since is a tpb::Error naming it.
+  TokenFileSource(std::unique_ptr<DataFile> file, TokenLayout layout, int64_t model_vocab,
                   int64_t seq, uint64_t seed, int64_t nominal_vocab = 0);
 
   int64_t vocab_size() const override { return vocab_; }
@@ -33,7 +34,7 @@ class TokenFileSource final : public TokenSource {
   int64_t token_at(int64_t i) const;
 
  private:
-  std::unique_ptr<MappedFile> file_;
+  std::unique_ptr<DataFile> file_;
   TokenLayout layout_;
   uint64_t seed_;
   int64_t max_token_ = 0;

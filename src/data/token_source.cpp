@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "base/error.h"
-#include "data/mapped_file.h"
+#include "data/data_file.h"
 #include "data/synthetic_source.h"
 #include "data/token_file_format.h"
 #include "data/token_file_source.h"
@@ -14,9 +14,9 @@ namespace {
 
 constexpr int64_t kTextVocab = 256;  // byte-level: token = byte value
 
-std::unique_ptr<MappedFile> open_data_file(const DataSpec& spec) {
+std::unique_ptr<DataFile> open_data_file(const DataSpec& spec) {
   if (spec.path.empty()) usage_error("data kind '{}' needs a path", spec.kind);
-  auto file = std::make_unique<MappedFile>(spec.path);
+  auto file = std::make_unique<DataFile>(spec.path);
   if (file->size() == 0) usage_error("data file '{}' is empty", spec.path);
   return file;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "base/checked_math.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "kernels/ops.h"
@@ -30,6 +31,16 @@ void validate_linear_config(const LinearConfig& c, int world_size) {
   if (c.warmup < 0) usage_error("--warmup must be >= 0, got {}", c.warmup);
   if (!(c.lr > 0) || !std::isfinite(c.lr)) usage_error("--lr must be a positive number, got {}", c.lr);
   if (c.device != "cpu" && c.device != "cuda") usage_error("--device {} is not one of cpu|cuda", c.device);
+  // W (out x in), x (batch x in) and the targets (batch x out): each one tensor of at most
+  // 2^40 elements, so no size computed from them can wrap.
+  const std::pair<const char*, std::pair<int64_t, int64_t>> tensors[] = {
+      {"--out-features {} x --in-features {}", {c.out_features, c.in_features}},
+      {"--batch {} x --in-features {}", {c.batch, c.in_features}},
+      {"--batch {} x --out-features {}", {c.batch, c.out_features}}};
+  for (const auto& [what, dims] : tensors)
+    if (!fits_tensor({dims.first, dims.second}))
+      usage_error("{} is more than the {} elements one tensor may have",
+                  fmt::format(fmt::runtime(what), dims.first, dims.second), kMaxTensorElements);
   for (LinearMode m : c.modes) {
     // Every rank needs at least one feature of the split dimension.
     const int64_t split = m == LinearMode::row ? c.out_features : c.in_features;

@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include "base/checked_math.h"
 #include "base/error.h"
 
 namespace tpb {
@@ -60,6 +61,20 @@ void validate_model_config(const ModelConfig& c, int tp) {
   if (c.head_dim() % 2 != 0)
     usage_error("head dim {} (--dim {} / --heads {}) must be even for RoPE", c.head_dim(), c.dim, c.n_heads);
   if (!(c.norm_eps > 0)) usage_error("norm eps must be > 0, got {}", c.norm_eps);
+  // Every weight is one tensor of at most 2^40 elements (so no size product can wrap), and
+  // the whole model's count must fit too.
+  if (!fits_tensor({c.vocab, c.dim}))
+    usage_error("--vocab {} x --dim {} is more than the {} elements one tensor (the embedding) may have", c.vocab,
+                c.dim, kMaxTensorElements);
+  if (!fits_tensor({c.dim, c.dim}))
+    usage_error("--dim {} x --dim {} is more than the {} elements one tensor (wq) may have", c.dim, c.dim,
+                kMaxTensorElements);
+  if (!fits_tensor({c.ffn_hidden, c.dim}))
+    usage_error("--ffn-hidden {} x --dim {} is more than the {} elements one tensor (w1) may have", c.ffn_hidden,
+                c.dim, kMaxTensorElements);
+  if (!checked_parameter_count(c))
+    usage_error("--layers {} with --dim {}, --ffn-hidden {}, --vocab {}: the parameter count overflows 64 bits",
+                c.n_layers, c.dim, c.ffn_hidden, c.vocab);
   // Tensor parallelism splits whole heads, whole KV heads, the FFN hidden size and the
   // vocabulary; nothing is padded, so the model is the same at every tp.
   if (c.n_heads % tp != 0) usage_error("--tp {} cannot split --heads {} into whole heads", tp, c.n_heads);
@@ -81,16 +96,50 @@ LocalSizes local_sizes(const ModelConfig& c, int tp) {
   return l;
 }
 
-int64_t matmul_parameter_count(const ModelConfig& c) {
+namespace {
+
+// a * b + c, nullopt when any step overflows (or an input already did).
+std::optional<int64_t> mul_add(std::optional<int64_t> a, std::optional<int64_t> b, std::optional<int64_t> c) {
+  if (!a || !b || !c) return std::nullopt;
+  const std::optional<int64_t> ab = checked_mul(*a, *b);
+  return ab ? checked_add(*ab, *c) : std::nullopt;
+}
+
+std::optional<int64_t> checked_matmul_parameter_count(const ModelConfig& c) {
   const int64_t hd = c.head_dim();
-  const int64_t attn = c.dim * (c.n_heads * hd) * 2 + c.dim * (c.n_kv_heads * hd) * 2;  // wq, wo, wk, wv
-  const int64_t ffn = 3 * c.dim * c.ffn_hidden;
-  return c.n_layers * (attn + ffn) + c.vocab * c.dim;  // + output projection
+  // wq, wo: dim x heads*hd each; wk, wv: dim x kv_heads*hd each; w1, w2, w3: dim x ffn each.
+  const auto q = checked_product({c.dim, c.n_heads, hd, 2});
+  const auto kv = checked_product({c.dim, c.n_kv_heads, hd, 2});
+  const auto ffn = checked_product({3, c.dim, c.ffn_hidden});
+  if (!q || !kv || !ffn) return std::nullopt;
+  const auto attn = checked_add(*q, *kv);
+  const auto block = attn ? checked_add(*attn, *ffn) : std::nullopt;
+  return mul_add(c.n_layers, block, checked_mul(c.vocab, c.dim));  // + output projection
+}
+
+}  // namespace
+
+std::optional<int64_t> checked_parameter_count(const ModelConfig& c) {
+  const auto matmul = checked_matmul_parameter_count(c);
+  const auto norms = mul_add(c.n_layers, checked_mul(2, c.dim), c.dim);  // 2 a block + the final one
+  const auto embedding = checked_mul(c.vocab, c.dim);
+  if (!matmul || !norms || !embedding) return std::nullopt;
+  const auto sum = checked_add(*matmul, *embedding);
+  return sum ? checked_add(*sum, *norms) : std::nullopt;
+}
+
+int64_t matmul_parameter_count(const ModelConfig& c) {
+  const std::optional<int64_t> n = checked_matmul_parameter_count(c);
+  TPB_CHECK(n.has_value(), "the matmul parameter count of dim {} layers {} ffn {} vocab {} overflows int64", c.dim,
+            c.n_layers, c.ffn_hidden, c.vocab);
+  return *n;
 }
 
 int64_t parameter_count(const ModelConfig& c) {
-  return matmul_parameter_count(c) + c.vocab * c.dim /* embedding */ +
-         c.n_layers * 2 * c.dim /* norms */ + c.dim /* final norm */;
+  const std::optional<int64_t> n = checked_parameter_count(c);
+  TPB_CHECK(n.has_value(), "the parameter count of dim {} layers {} ffn {} vocab {} overflows int64", c.dim,
+            c.n_layers, c.ffn_hidden, c.vocab);
+  return *n;
 }
 
 double model_flops_per_step(const ModelConfig& c, int64_t tokens) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,8 +67,11 @@ struct LocalSizes {
 // validate_model_config(c, tp), then the split.
 LocalSizes local_sizes(const ModelConfig& c, int tp);
 
-// Every parameter of the full (unsharded) model.
+// Every parameter of the full (unsharded) model (tpb::Error if it overflows int64, which a
+// config that passed validate_model_config cannot).
 int64_t parameter_count(const ModelConfig& c);
+// The same, or nullopt when it overflows int64.
+std::optional<int64_t> checked_parameter_count(const ModelConfig& c);
 // Parameters that take part in matmuls (all but the embedding table and the norm weights).
 int64_t matmul_parameter_count(const ModelConfig& c);
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "base/error.h"
 #include "profile/chrome_trace.h"
 #include "report/atomic_file.h"
 
@@ -19,8 +20,15 @@ void write_traces(const TraceBuffer& trace, const std::vector<CommTiming>& comms
   RankTrace t{world.rank(), world.size(), &trace.spans(), &comms, &world.log(), -neg};
   nlohmann::json events = trace_events(t);
   const std::string dir = fmt::format("{}/profiler_logs_rank_{}_{}", out_dir, world.rank(), tag);
-  write_file_atomic(fmt::format("{}/rank{}_{}.pt.trace.json", dir, world.rank(), tag),
-                    trace_document(events, world.rank(), world.size(), "mpi").dump());
+  // A failed write is reported once every rank is past the collectives below (throwing
+  // here would leave the others waiting in them): rank 0 throws for all.
+  std::string failed;
+  try {
+    write_file_atomic(fmt::format("{}/rank{}_{}.pt.trace.json", dir, world.rank(), tag),
+                      trace_document(events, world.rank(), world.size(), "mpi").dump());
+  } catch (const Error& e) {
+    failed = fmt::format("rank {}: {}", world.rank(), e.what());
+  }
 
   // Merged: every rank's events travel to rank 0 as serialised JSON.
   const std::string mine = events.dump();
@@ -31,7 +39,12 @@ void write_traces(const TraceBuffer& trace, const std::vector<CommTiming>& comms
   for (auto s : sizes) total += s;
   std::string all(static_cast<size_t>(total), '\0');
   world.all_gather_v(mine.data(), all.data(), sizes, DType::u8);
+  int64_t failed_ranks = failed.empty() ? 0 : 1;
+  world.all_reduce(&failed_ranks, &failed_ranks, 1, DType::i64, ReduceOp::sum);
   if (world.rank() != 0) return;
+  if (failed_ranks > 0)
+    throw Error(fmt::format("writing traces failed on {} rank{}{}", failed_ranks, failed_ranks == 1 ? "" : "s",
+                            failed.empty() ? " (not rank 0)" : ", " + failed));
   nlohmann::json merged = nlohmann::json::array();
   size_t at = 0;
   for (int64_t s : sizes) {

@@ -17,23 +17,23 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   std::error_code ec;
   if (dest.has_parent_path()) {
     fs::create_directories(dest.parent_path(), ec);
-    TPB_CHECK(!ec, "cannot create directory {}: {}", dest.parent_path().string(), ec.message());
+    if (ec) throw Error(fmt::format("cannot create directory {}: {}", dest.parent_path().string(), ec.message()));
   }
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
-  TPB_CHECK(f != nullptr, "cannot write {}: {}", tmp, std::strerror(errno));
+  if (f == nullptr) throw Error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
   const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() &&
                   std::fflush(f) == 0 && fsync(fileno(f)) == 0;
   const int saved = errno;
   std::fclose(f);
   if (!ok) {
     std::remove(tmp.c_str());
-    TPB_CHECK(ok, "writing {} failed: {}", path, std::strerror(saved));
+    throw Error(fmt::format("writing {} failed: {}", path, std::strerror(saved)));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp.c_str());
-    TPB_CHECK(false, "cannot rename {} to {}: {}", tmp, path, std::strerror(err));
+    throw Error(fmt::format("cannot rename {} to {}: {}", tmp, path, std::strerror(err)));
   }
 }
 

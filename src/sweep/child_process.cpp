@@ -110,7 +110,7 @@ int run_inherited(const std::vector<std::string>& argv) {
 
 std::string failure_line(const std::string& log_path) {
   std::ifstream in(log_path);
-  std::string line, last, last_error;
+  std::string line, last, last_error, launcher;
   while (std::getline(in, line)) {
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
     if (line.empty() || line.starts_with("$ ")) continue;  // the command line the sweep wrote first
@@ -118,7 +118,11 @@ std::string failure_line(const std::string& log_path) {
     std::string lower = line;
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
     if (lower.find("error") != std::string::npos) last_error = line;
+    // The launcher's verdict on a rank mpirun saw die (cli/mpirun_output.h): the cause,
+    // even when other ranks complained after it.
+    if (line.starts_with("tpbench: error: rank ")) launcher = line;
   }
+  if (!launcher.empty()) return launcher;
   return last_error.empty() ? last : last_error;
 }
 

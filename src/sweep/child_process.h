@@ -24,9 +24,11 @@ ChildResult run_logged(const std::vector<std::string>& argv, const std::string& 
 // (128 + signal when a signal ended it). Throws tpb::Error when it cannot start.
 int run_inherited(const std::vector<std::string>& argv);
 
-// The line of the log that best says why a launch failed: the last line mentioning
-// "error" (case-insensitive), else the last non-empty line, skipping the "$ command" line
-// the sweep writes first; "" for an empty or missing log.
+// The line of the log that best says why a launch failed: the launcher's line naming a
+// rank that died ("tpbench: error: rank R was killed by signal S (Name)", "... exited with
+// status C"), else the last line mentioning "error" (case-insensitive), else the last
+// non-empty line, skipping the "$ command" line the sweep writes first; "" for an empty or
+// missing log.
 std::string failure_line(const std::string& log_path);
 
 }  // namespace tpb

@@ -83,14 +83,18 @@ std::vector<SweepConfig> plan_sweep(const SweepSpec& s) {
     if (a.empty()) a.push_back(std::nullopt);
     return a;
   };
-  std::vector<std::optional<std::string>> modes(s.mode.begin(), s.mode.end());
-  if (modes.empty()) modes.push_back(std::nullopt);
+  auto word_axis = [](const std::vector<std::string>& v) {
+    std::vector<std::optional<std::string>> a(v.begin(), v.end());
+    if (a.empty()) a.push_back(std::nullopt);
+    return a;
+  };
+  const auto modes = word_axis(s.mode);
 
   std::vector<SweepConfig> configs;  // one round
   for (int64_t nproc : s.nproc)
     for (auto seq : axis(s.seq))
       for (auto batch : axis(s.batch))
-        for (auto dp_shard : axis(s.dp_shard))
+        for (const auto& dp_shard : word_axis(s.dp_shard))
           for (auto tp : axis(s.tp))
             for (const auto& mode : modes) {
               SweepConfig c;

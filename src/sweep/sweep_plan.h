@@ -24,7 +24,7 @@ struct SweepSpec {
   SweepTarget target = SweepTarget::train;
   std::vector<int64_t> nproc;      // required, at least one
   std::vector<int64_t> tp;         // train only
-  std::vector<int64_t> dp_shard;   // train only, passed through as --dp-shard
+  std::vector<std::string> dp_shard;  // train only: none, optimizer, full; passed as --dp-shard
   std::vector<int64_t> batch;
   std::vector<int64_t> seq;        // train only
   std::vector<std::string> mode;   // linear only: row, column, both
@@ -39,8 +39,8 @@ struct SweepConfig {
   std::string name;    // the launch: "cfg0" (K = 1) or "cfg0-r2"; also its directory name
   SweepTarget target = SweepTarget::train;
   int64_t nproc = 1;
-  std::optional<int64_t> tp, dp_shard, batch, seq;
-  std::optional<std::string> mode;
+  std::optional<int64_t> tp, batch, seq;
+  std::optional<std::string> dp_shard, mode;
   std::vector<std::string> extra;
 };
 

@@ -35,7 +35,8 @@ std::string find_train_run_dir(const fs::path& cfg_dir) {
   return best;
 }
 
-nlohmann::json optional_json(const std::optional<int64_t>& v) {
+template <class T>
+nlohmann::json optional_json(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 

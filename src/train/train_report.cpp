@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
+
 #include "model/params.h"
 
 namespace tpb {
@@ -12,6 +14,10 @@ namespace {
 template <class Value>
 Stats over_ranks(const TrainResult& r, Value value) {
   return tpb::over_ranks(r.per_rank, value, [](const IterRecord& it) { return !it.warmup; });
+}
+
+std::string signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : fmt::format("signal {}", sig);
 }
 
 std::string ms(double s) { return fmt::format("{:.1f}", s * 1e3); }
@@ -41,6 +47,17 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, cons
     slowest.push_back(m);
   }
   s.timed_iters = static_cast<int>(slowest.size());
+  s.iters_done = static_cast<int>(iters);
+  s.iters_planned = c.iters;
+  if (r.end == TrainEnd::interrupted) {
+    s.status = "interrupted";
+    s.stop_reason = fmt::format("interrupted by {} after iteration {} of {}", signal_name(r.stop_signal),
+                                r.last_iter + 1, c.iters);
+  } else if (r.end == TrainEnd::diverged) {
+    s.status = "diverged";
+    s.stop_reason = fmt::format("diverged at iteration {} of {}: {} is {} on rank {}", r.last_iter + 1, c.iters,
+                                r.diverged_value, r.diverged_number, r.diverged_rank);
+  }
   s.dt = summarize(slowest);
   s.dtf = over_ranks(r, member<&IterRecord::dtf>);
   s.dtb = over_ranks(r, member<&IterRecord::dtb>);
@@ -118,7 +135,12 @@ std::string format_progress(const IterRecord& r, const TrainConfig& c, const Par
 }
 
 std::string format_train_summary(const TrainSummary& s) {
-  std::string out = fmt::format("\nsummary over {} timed iterations (ms; per-rank medians, then min / median / max over ranks):\n", s.timed_iters);
+  std::string out;
+  if (s.status != "completed")
+    out += fmt::format("\n{}: {}; the summary covers the {} iteration{} trained\n",
+                       s.status == "interrupted" ? "INTERRUPTED" : "DIVERGED", s.stop_reason, s.iters_done,
+                       s.iters_done == 1 ? "" : "s");
+  out += fmt::format("\nsummary over {} timed iterations (ms; per-rank medians, then min / median / max over ranks):\n", s.timed_iters);
   out += fmt::format("  {:<34} {:>9} {:>9} {:>9}\n", "", "min", "median", "max");
   out += fmt::format("  {:<34} {}   (over iterations: p95 {})\n", "dt (step, slowest rank)", spread_ms(s.dt), ms(s.dt.p95));
   out += fmt::format("  {:<34} {}\n", "dtf (forward)", spread_ms(s.dtf));
@@ -216,14 +238,24 @@ nlohmann::json train_config_json(const TrainConfig& c, const ParallelDims& dims,
           {"machine", to_json(m)}};
 }
 
+std::string train_metrics_lines(const std::vector<IterRecord>& ranks_of_one_iter) {
+  std::string out;
+  for (size_t rank = 0; rank < ranks_of_one_iter.size(); ++rank) {
+    nlohmann::json j = record_json(kIterRecordFields, ranks_of_one_iter[rank]);
+    j["rank"] = rank;
+    out += j.dump() + "\n";  // a NaN or infinite value is written as null (JSON has neither)
+  }
+  return out;
+}
+
 std::string train_metrics_jsonl(const TrainResult& r) {
   std::string out;
-  for (size_t rank = 0; rank < r.per_rank.size(); ++rank)
-    for (const IterRecord& it : r.per_rank[rank]) {
-      nlohmann::json j = record_json(kIterRecordFields, it);
-      j["rank"] = rank;
-      out += j.dump() + "\n";
-    }
+  const size_t iters = r.per_rank.empty() ? 0 : r.per_rank[0].size();
+  for (size_t i = 0; i < iters; ++i) {
+    std::vector<IterRecord> step;
+    for (const auto& rank : r.per_rank) step.push_back(rank.at(i));
+    out += train_metrics_lines(step);
+  }
   return out;
 }
 
@@ -246,6 +278,12 @@ nlohmann::json train_summary_json(const TrainSummary& s) {
     predicted_peak[name] = s.predicted.peak(cat);
   }
   return {{"schema", "tpbench.train.summary/1"},
+          {"status", s.status},
+          {"interrupted", s.status == "interrupted"},
+          {"diverged", s.status == "diverged"},
+          {"stop_reason", s.stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.stop_reason)},
+          {"iters_done", s.iters_done},
+          {"iters_planned", s.iters_planned},
           {"timed_iters", s.timed_iters},
           {"device", s.device},
           {"dtype", s.dtype},

@@ -14,6 +14,11 @@
 namespace tpb {
 
 struct TrainSummary {
+  // How the run ended (TrainEnd): "completed", "interrupted" or "diverged", and why, in words
+  // ("" when completed); iters_done of iters_planned were trained.
+  std::string status = "completed";
+  std::string stop_reason;
+  int iters_done = 0, iters_planned = 0;
   int timed_iters = 0;
   Stats dt;                                   // over timed iterations, slowest rank each
   Stats dtf, dtb, opt;                        // over ranks, of per-rank medians
@@ -51,6 +56,9 @@ std::string format_dry_run(const TrainConfig& c, const ParallelDims& dims);
 
 nlohmann::json train_config_json(const TrainConfig& c, const ParallelDims& dims, const MachineInfo& m,
                                  const std::string& data);
+// metrics.jsonl: one line per rank per iteration, iteration by iteration (each iteration's
+// lines are appended as the run goes: train_metrics_lines of every rank's record of it).
+std::string train_metrics_lines(const std::vector<IterRecord>& ranks_of_one_iter);
 std::string train_metrics_jsonl(const TrainResult& r);
 nlohmann::json train_summary_json(const TrainSummary& s);
 

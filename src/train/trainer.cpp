@@ -3,7 +3,9 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 
+#include "base/checked_math.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "kernels/ops.h"
@@ -22,10 +24,24 @@ ParallelDims validate_train_config(const TrainConfig& c, int world_size) {
   if (c.iters <= 0) usage_error("--iters must be > 0, got {}", c.iters);
   if (c.warmup_iters < 0 || c.warmup_iters >= c.iters)
     usage_error("--warmup-iters must be in [0, --iters), got {} with --iters {}", c.warmup_iters, c.iters);
-  if (!(c.opt.lr > 0)) usage_error("--lr must be > 0, got {}", c.opt.lr);
-  if (c.opt.weight_decay < 0) usage_error("--weight-decay must be >= 0, got {}", c.opt.weight_decay);
-  if (c.bucket_mb <= 0) usage_error("--bucket-mb must be > 0, got {}", c.bucket_mb);
+  if (!(c.opt.lr > 0) || !std::isfinite(c.opt.lr)) usage_error("--lr must be > 0 and finite, got {}", c.opt.lr);
+  if (!(c.opt.weight_decay >= 0) || !std::isfinite(c.opt.weight_decay))
+    usage_error("--weight-decay must be >= 0 and finite, got {}", c.opt.weight_decay);
+  if (!(c.opt.grad_clip >= 0) || !std::isfinite(c.opt.grad_clip))
+    usage_error("--grad-clip must be >= 0 (0: off) and finite, got {}", c.opt.grad_clip);
+  if (c.opt.lr_warmup < 0) usage_error("--lr-warmup must be >= 0, got {}", c.opt.lr_warmup);
+  if (!(c.bucket_mb > 0) || !std::isfinite(c.bucket_mb) || c.bucket_mb > double(1 << 20))
+    usage_error("--bucket-mb must be in (0, {}], got {}", 1 << 20, c.bucket_mb);
   if (c.log_every <= 0) usage_error("--log-every must be > 0, got {}", c.log_every);
+  if (c.dp_overlap && c.dp_shard == DpShard::full)
+    usage_error("--dp-overlap has no effect with --dp-shard full (FSDP's overlap is --prefetch)");
+  // The largest activations of a rank: the residual stream (batch x seq x dim) and the
+  // local logits (batch x seq x vocab / tp); each is one tensor of at most 2^40 elements.
+  const int64_t local_vocab = c.model.vocab / dims.tp();
+  if (!fits_tensor({c.batch, c.model.seq, c.model.dim}) || !fits_tensor({c.batch, c.model.seq, local_vocab}))
+    usage_error("--batch {} x --seq {} x (--dim {} or --vocab {} / --tp {}) is more than the {} elements one "
+                "activation tensor may have", c.batch, c.model.seq, c.model.dim, c.model.vocab, dims.tp(),
+                kMaxTensorElements);
   if (c.placement.mixed() && c.dp_shard == DpShard::full)
     usage_error("--dtype {} with --dp-shard full is not supported (mixed precision keeps a bf16 copy of "
                 "materialized parameters); use --dp-shard none or optimizer", dtype_name(c.placement.compute));
@@ -132,15 +148,16 @@ IterRecord step_record(const std::vector<int64_t>& s, DeviceMesh& mesh, size_t f
   return r;
 }
 
-// After the loop: the GEMM peak again, the device's and the process's memory peaks and
-// every rank's records, gathered to every rank.
-void gather_results(TrainResult& result, Communicator& world, const Placement& pl,
-                    const std::vector<IterRecord>& mine) {
+// After the loop: the GEMM peak again (not after a run that stopped early: it is ending),
+// the device's and the process's memory peaks (every rank's records were gathered step by
+// step).
+void gather_results(TrainResult& result, Communicator& world, const Placement& pl) {
   std::sort(result.comms.begin(), result.comms.end(),
             [](const CommTiming& a, const CommTiming& b) { return a.record.start_ns < b.record.start_ns; });
   // The machine's speed drifts, and MFU must not be inflated by a peak taken in a slow
   // moment, so the higher of the two measurements counts.
-  result.gemm_peak_flops = std::max(result.gemm_peak_flops, measure_gemm_peak(world, 1024, 5, pl));
+  if (result.end == TrainEnd::completed)
+    result.gemm_peak_flops = std::max(result.gemm_peak_flops, measure_gemm_peak(world, 1024, 5, pl));
   if (pl.device == Device::cuda) {
     double peak = static_cast<double>(device::cuda_used_bytes_peak());
     result.device_peak_bytes.resize(static_cast<size_t>(world.size()));
@@ -152,12 +169,34 @@ void gather_results(TrainResult& result, Communicator& world, const Placement& p
   double rss = static_cast<double>(usage.ru_maxrss) * 1024.0;
   result.peak_rss_bytes.resize(static_cast<size_t>(world.size()));
   world.all_gather(&rss, result.peak_rss_bytes.data(), 1, DType::f64);
-  result.per_rank = all_gather_records(world, kIterRecordFields, mine);
+}
+
+// Whether this step ends the run, the same on every rank: every rank's records of it are
+// in `step` (so all see the same non-finite value first), and the stop requests are
+// all-reduced (max) here.
+bool end_of_run(TrainResult& result, Communicator& world, const std::vector<IterRecord>& step,
+                const TrainHooks& hooks) {
+  for (size_t rank = 0; rank < step.size(); ++rank)
+    for (const auto& [what, value] : {std::pair<const char*, double>{"loss", step[rank].loss},
+                                      std::pair<const char*, double>{"grad_norm", step[rank].grad_norm}})
+      if (!std::isfinite(value)) {
+        result.end = TrainEnd::diverged;
+        result.diverged_rank = static_cast<int>(rank);
+        result.diverged_value = what;
+        result.diverged_number = value;
+        return true;
+      }
+  int32_t stop = hooks.stop_requested ? hooks.stop_requested() : 0;
+  world.all_reduce(&stop, &stop, 1, DType::i32, ReduceOp::max);
+  if (stop == 0) return false;
+  result.end = TrainEnd::interrupted;
+  result.stop_signal = stop;
+  return true;
 }
 
 }  // namespace
 
-TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& source, const ProgressFn& progress) {
+TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& source, const TrainHooks& hooks) {
   TrainResult result;
   Communicator& world = mesh.world();
   const Placement& pl = c.placement;
@@ -180,7 +219,6 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
   StepClock clock(pl.device == Device::cuda, kStepMarks);
   if (trace && pl.device == Device::cuda) trace->enable_gpu_timing();
 
-  std::vector<IterRecord> mine;
   for (int it = 0; it < c.iters; ++it) {
     get_batch(source, it, static_cast<int64_t>(mesh.dp_rank()) * c.batch, st.acts.tokens, st.acts.targets);
     device::synchronize();
@@ -202,11 +240,21 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
     r.mem = default_allocator(pl.device).stats();
     r.loss = mean_loss(st.acts.ce);
     mesh.dp().all_reduce(&r.loss, &r.loss, 1, DType::f64, ReduceOp::avg);  // the global batch's mean
+    // Every rank's record of this step, to every rank: metrics.jsonl grows as the run goes.
+    const std::vector<std::vector<IterRecord>> step = all_gather_records(world, kIterRecordFields, std::vector{r});
+    result.per_rank.resize(step.size());
+    std::vector<IterRecord> of_ranks;
+    for (size_t rank = 0; rank < step.size(); ++rank) {
+      result.per_rank[rank].push_back(step[rank][0]);
+      of_ranks.push_back(step[rank][0]);
+    }
+    result.last_iter = it;
+    const bool end = end_of_run(result, world, of_ranks, hooks);
     world.log().clear();
-    mine.push_back(r);
-    if (progress) progress(r);
+    if (hooks.on_step) hooks.on_step(of_ranks);
+    if (end) break;
   }
-  gather_results(result, world, pl, mine);
+  gather_results(result, world, pl);
   return result;
 }
 

@@ -96,6 +96,11 @@ inline constexpr auto kIterRecordFields = std::to_array<RecordField<IterRecord>>
 });
 static_assert(lists_every_leaf_once(kIterRecordFields), "a member of IterRecord is missing from kIterRecordFields");
 
+// How a run ended: all --iters trained; stopped at a step boundary after a signal
+// (SIGINT, SIGTERM; see TrainHooks::stop_requested); or stopped because the loss or the
+// gradient norm became NaN or infinite.
+enum class TrainEnd { completed, interrupted, diverged };
+
 struct TrainResult {
   std::string device_description;  // "cpu", or the GPU's name, SMs and memory
   double dense_peak_flops = 0;     // GPU: the vendor's dense peak for the compute type (0 on the CPU)
@@ -108,14 +113,29 @@ struct TrainResult {
   std::vector<double> peak_rss_bytes;             // per rank: the process's peak resident set
   TraceBuffer trace;                              // this rank's spans (with profile)
   std::vector<CommTiming> comms;                  // this rank's collectives inside steps
+  // Why training ended; every rank holds the same (the ranks agree at each step boundary).
+  TrainEnd end = TrainEnd::completed;
+  int stop_signal = 0;         // interrupted: SIGINT or SIGTERM (the larger when ranks got both)
+  int last_iter = -1;          // the last iteration trained (interrupted, diverged: per_rank's last)
+  int diverged_rank = -1;      // diverged: the lowest rank holding a non-finite value
+  std::string diverged_value;  // diverged: "loss" or "grad_norm"
+  double diverged_number = 0;  // diverged: that value (nan or +-inf)
 };
 
-// Called on every rank after each iteration with that rank's record and the DP-averaged
-// loss (untimed; rank 0 prints progress).
-using ProgressFn = std::function<void(const IterRecord&)>;
+// What the caller sees between steps (untimed, after the step's bookkeeping).
+struct TrainHooks {
+  // On every rank after each iteration, with every rank's record of it (index = rank; the
+  // loss is the DP-averaged one): rank 0 prints progress and appends to metrics.jsonl.
+  std::function<void(const std::vector<IterRecord>&)> on_step;
+  // This rank's pending stop request: 0 for none, else the signal (SIGINT, SIGTERM) it
+  // received. Read at every step boundary; the ranks all-reduce it (max) so they all stop
+  // after the same iteration.
+  std::function<int()> stop_requested;
+};
 
-// `source` is the run's token source, opened once by the caller.
-TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& source, const ProgressFn& progress);
+// `source` is the run's token source, opened once by the caller. Ends early, on every rank
+// at once, when a stop is requested or a loss / gradient norm is non-finite (result.end).
+TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& source, const TrainHooks& hooks = {});
 
 // Best fp32 GFLOP/s of a square sgemm on this rank (ranks measure at once), in FLOP/s.
 double measure_gemm_peak(Communicator& world, int64_t n = 1024, int reps = 5,

@@ -1,12 +1,17 @@
 // Every malformed input is refused at open with a UsageError naming the path and the values.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
+#include "data/token_file_source.h"
 #include "data/token_source.h"
 #include "data_testing.h"
 
@@ -138,6 +143,50 @@ TEST_F(DataErrors, BadSpec) {
   expect_refused(spec, 1024, 8, {"synthetic data takes no path", path});
   expect_refused(DataSpec{}, 1, 8, {"model vocab 1"});
   expect_refused(DataSpec{}, 1024, 0, {"sequence length 0"});
+}
+
+// A FIFO is refused at once (opening one for reading would wait for a writer forever), and
+// so are devices; a /proc file (0 bytes by stat, data when read) is not called "empty".
+TEST_F(DataErrors, SpecialFilesAreRefusedWithoutWaiting) {
+  const std::string fifo = dir_.file("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  expect_refused(tokens_at(fifo), 1024, 8, {fifo, "not a regular file", "FIFO"});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  expect_refused(tokens_at("/dev/zero"), 1024, 8, {"/dev/zero", "not a regular file", "character device"});
+  DataSpec proc = tokens_at("/proc/self/status");
+  proc.kind = "text";
+  expect_refused(proc, 1024, 8, {"/proc/self/status", "not a regular file with a known size"});
+}
+
+// A file that shrinks after it was opened and checked (another process truncated it) is an
+// error naming the file and what is missing, not a SIGBUS.
+TEST_F(DataErrors, TruncatedWhileInUseIsAnErrorNamingTheFile) {
+  const std::string path = dir_.file("shrinking.bin");
+  testing::write_raw(path, testing::ramp(100000, 500), 2);
+  auto source = open_token_source(tokens_at(path), 1024, 64);
+  EXPECT_NO_THROW(testing::fetch(*source, 0, 0, 8, 64));
+  std::filesystem::resize_file(path, 1000);
+  try {
+    for (int64_t step = 1; step < 100; ++step) testing::fetch(*source, step, 0, 8, 64);
+    ADD_FAILURE() << "no error reading a truncated file";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    EXPECT_NE(what.find("truncated while in use"), std::string::npos) << what;
+    EXPECT_NE(what.find("200000 bytes when opened and has 1000 now"), std::string::npos) << what;
+  }
+  auto* file_source = dynamic_cast<const TokenFileSource*>(source.get());
+  ASSERT_NE(file_source, nullptr);
+  EXPECT_EQ(file_source->token_at(10), 10);  // what remains still reads
+  EXPECT_THROW(file_source->token_at(99999), Error);
+}
+
+// The error message for a raw array names the flag that exists (--data-dtype).
+TEST_F(DataErrors, BadMagicNamesTheDataDtypeFlag) {
+  const std::string path = dir_.file("raw.bin");
+  testing::write_raw(path, tokens_, 2);
+  expect_refused(tokens_at(path, "llmc"), 1024, 8, {path, "--data-dtype uint16"});
 }
 
 }  // namespace

@@ -22,9 +22,9 @@ inline TrainConfig tiny_train_config(int tp, int64_t batch) {
 }
 
 // Trains `c` on the mesh with the run's token source opened here.
-inline TrainResult train_tiny(const TrainConfig& c, DeviceMesh& mesh, const ProgressFn& progress = {}) {
+inline TrainResult train_tiny(const TrainConfig& c, DeviceMesh& mesh, const TrainHooks& hooks = {}) {
   const auto source = open_token_source(c.data, c.model.vocab, c.model.seq);
-  return run_training(c, mesh, *source, progress);
+  return run_training(c, mesh, *source, hooks);
 }
 
 }  // namespace tpb

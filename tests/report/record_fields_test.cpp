@@ -123,10 +123,12 @@ TEST(RecordFields, MetricsJsonlKeepsTheDocumentedKeysTypesAndValues) {
   IterRecord other = distinct_record();
   other.iter = 8;
   other.warmup = false;
-  result.per_rank = {{r, other}, {other}};
+  result.per_rank = {{r, other}, {other, r}};
+  // Iteration by iteration (as the run appends them), every rank's line of each.
   std::string expected;
-  for (size_t rank = 0; rank < result.per_rank.size(); ++rank)
-    for (const IterRecord& it : result.per_rank[rank]) expected += legacy_metrics_line(it, rank).dump() + "\n";
+  for (size_t i = 0; i < 2; ++i)
+    for (size_t rank = 0; rank < result.per_rank.size(); ++rank)
+      expected += legacy_metrics_line(result.per_rank[rank][i], rank).dump() + "\n";
   EXPECT_EQ(train_metrics_jsonl(result), expected);
 }
 

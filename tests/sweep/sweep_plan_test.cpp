@@ -95,6 +95,20 @@ TEST(SweepPlan, LaunchArgumentsOfTrainAndLinear) {
             (std::vector<std::string>{"--nproc", "2", "linear", "--mode", "column", "--out", "SW/runs/cfg3"}));
 }
 
+// --dp-shard takes the layouts' names (docs/reports.md: --dp-shard none,full), passed on as
+// they are; it used to be parsed as a list of integers, so the documented sweep failed.
+TEST(SweepPlan, DpShardIsAListOfLayoutNames) {
+  SweepSpec s;
+  s.nproc = {2};
+  s.dp_shard = parse_word_list("--dp-shard", "none,full", {"none", "optimizer", "full"});
+  const auto plan = plan_sweep(s);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(launch_args(plan[1], "SW/runs"),
+            (std::vector<std::string>{"--nproc", "2", "train", "--dp-shard", "full", "--out", "SW/runs", "--run-name",
+                                      "cfg1"}));
+  EXPECT_THROW(parse_word_list("--dp-shard", "none,2", {"none", "optimizer", "full"}), UsageError);
+}
+
 TEST(SweepPlan, RefusesFlagsThatDoNotFitTheCommand) {
   SweepSpec s;
   EXPECT_THROW(validate_sweep_spec(s), UsageError);  // no --nproc

@@ -14,6 +14,11 @@ that have data), and prints the table to stdout.
 
 Every number comes from the runs' own files; the formulas are in docs/reports.md and
 docs/metrics.md. Needs Python 3 and matplotlib (Debian: python3-matplotlib).
+
+Exit status: 0 written; 2 a results file is unreadable (not JSON, not UTF-8, a line of
+metrics.jsonl that is not an object: one line naming the file and what is wrong); 1 no
+results found, or the report cannot be written (read-only or full filesystem, --out under
+a file: one line naming the path and the reason).
 """
 
 import argparse
@@ -23,13 +28,33 @@ import os
 import sys
 
 from tpbreport import charts, render
-from tpbreport.inputs import collect
+from tpbreport.inputs import BadInput, collect
 from tpbreport.rows import COLUMNS, build_rows, comm_summary, fmt_bytes, fmt_num, terminal_table, verdict
 
 SCHEMA = "tpbench.report/1"
 
 
 def main(argv=None):
+    try:
+        return make_report(argv)
+    except BadInput as e:
+        print(f"make_report: error: {e}", file=sys.stderr)
+        return 2
+    except OutputError as e:
+        print(f"make_report: error: {e}", file=sys.stderr)
+        return 1
+
+
+class OutputError(Exception):
+    """The report directory cannot be made or written."""
+
+
+def output_error(out_dir, e):
+    what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else (e.strerror or str(e))
+    return OutputError(f"cannot write the report in {out_dir}: {what}")
+
+
+def make_report(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("inputs", nargs="+", help="sweep / run directories or results files")
     ap.add_argument("--out", required=True, help="directory for the report")
@@ -45,6 +70,16 @@ def main(argv=None):
         return 1
 
     out_dir = args.out
+    try:
+        write_report(args, out_dir, rows, details, machines, comm_rows, found)
+    except OSError as e:
+        raise output_error(out_dir, e) from None
+    if not args.quiet:
+        print_summary(rows, comm_rows, machines, out_dir)
+    return 0
+
+
+def write_report(args, out_dir, rows, details, machines, comm_rows, found):
     os.makedirs(out_dir, exist_ok=True)
     generated = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     title = args.title or default_title(rows, comm_rows)
@@ -67,21 +102,21 @@ def main(argv=None):
                         render.html_page(title, rows, machines, comm_rows, written, titles, out_dir, inputs,
                                          generated, found.sweeps))
 
-    if not args.quiet:
-        if rows:
-            print(terminal_table(rows))
-            print()
-            for line in verdict(rows):
-                print(line.replace("**", ""))
-            print()
-        for c in comm_rows:
-            print(f"comm {c['op']} ({c['group']} {c['group_size']}/{c['world_size']}, {c['dtype']}): "
-                  f"{fmt_bytes(c['max_bytes'])} in {fmt_num(c['time_us'])} µs, busbw {fmt_num(c['busbw_gbps'], 3)} GB/s")
-        if machines and len(machines) > 1:
-            for m in machines:
-                print(f"{m['id']}: {m.get('hostname')}, {m.get('cpu_model')}, {m.get('logical_cores')} cores")
-        print(f"report: {os.path.join(out_dir, 'report.html')} (also report.md, results.csv, results.json, charts/)")
-    return 0
+
+def print_summary(rows, comm_rows, machines, out_dir):
+    if rows:
+        print(terminal_table(rows))
+        print()
+        for line in verdict(rows):
+            print(line.replace("**", ""))
+        print()
+    for c in comm_rows:
+        print(f"comm {c['op']} ({c['group']} {c['group_size']}/{c['world_size']}, {c['dtype']}): "
+              f"{fmt_bytes(c['max_bytes'])} in {fmt_num(c['time_us'])} µs, busbw {fmt_num(c['busbw_gbps'], 3)} GB/s")
+    if machines and len(machines) > 1:
+        for m in machines:
+            print(f"{m['id']}: {m.get('hostname')}, {m.get('cpu_model')}, {m.get('logical_cores')} cores")
+    print(f"report: {os.path.join(out_dir, 'report.html')} (also report.md, results.csv, results.json, charts/)")
 
 
 def default_title(rows, comm_rows):

@@ -10,18 +10,52 @@ import statistics
 import sys
 
 
-def load_json(path):
-    with open(path) as f:
-        return json.load(f)
+class BadInput(Exception):
+    """A results file that exists but cannot be read as what it should be (not JSON, not UTF-8,
+    not an object): the report stops, naming the file and what is wrong (exit status 2)."""
+
+
+def _parse_error(path, e, line=None):
+    where = f"line {line}: " if line is not None else ""
+    if isinstance(e, UnicodeDecodeError):
+        return BadInput(f"{path}: {where}not UTF-8 text (byte {e.start})")
+    if isinstance(e, json.JSONDecodeError):
+        if line is None:
+            return BadInput(f"{path}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+        return BadInput(f"{path}: {where}not JSON (column {e.colno}: {e.msg})")
+    return BadInput(f"{path}: {where}{e}")
+
+
+def load_json(path, want_object=True):
+    """The document in `path`. A missing file is an OSError (the caller decides); one that
+    is there but unreadable as JSON is BadInput naming it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise _parse_error(path, e) from None
+    if want_object and not isinstance(doc, dict):
+        raise BadInput(f"{path}: not a JSON object (a {type(doc).__name__})")
+    return doc
 
 
 def load_jsonl(path):
+    """One JSON object a line (blank lines skipped); a bad line is BadInput naming the file and
+    the line."""
     out = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                out.append(json.loads(line))
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+                if not line:
+                    continue
+                record = json.loads(line)
+            except ValueError as e:
+                raise _parse_error(path, e, number) from None
+            if not isinstance(record, dict):
+                raise BadInput(f"{path}: line {number}: not a JSON object (a {type(record).__name__})")
+            out.append(record)
     return out
 
 
@@ -49,7 +83,7 @@ def schema_of(path):
         if m:
             return m.group(1)
         return load_json(path).get("schema")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, BadInput):  # not ours, or not JSON: the caller decides
         return None
 
 
@@ -77,7 +111,7 @@ def add_train_run(found, run_dir, name=None, manifest_entry=None, sweep_dir=None
         run["config"] = load_json(os.path.join(run_dir, "config.json"))
         run["summary"] = load_json(os.path.join(run_dir, "summary.json"))
         run["metrics"] = load_jsonl(os.path.join(run_dir, "metrics.jsonl"))
-    except (OSError, ValueError) as e:
+    except OSError as e:  # a file missing (a run that did not finish): a failed row
         run["status"] = "failed"
         run["error"] = f"unreadable run directory {run_dir}: {e}"
     found.runs.append(run)
@@ -95,7 +129,7 @@ def add_linear_results(found, path, name=None, manifest_entry=None, sweep_dir=No
         base.update(from_manifest(manifest_entry, sweep_dir))
     try:
         doc = load_json(path)
-    except (OSError, ValueError) as e:
+    except OSError as e:
         base.update(status="failed", error=f"unreadable {path}: {e}")
         found.runs.append(base)
         return
@@ -164,7 +198,7 @@ def collect(paths):
                 found.seen.add(os.path.realpath(path))
                 try:
                     found.comms.append((path, load_json(path)))
-                except (OSError, ValueError) as e:
+                except OSError as e:
                     print(f"make_report: skipping {path}: {e}", file=sys.stderr)
         elif schema in ("tpbench.train.config/1", "tpbench.train.summary/1"):
             add_train_run(found, os.path.dirname(path) or ".")
@@ -194,6 +228,10 @@ def collect(paths):
             visit_dir(p)
         elif os.path.isfile(p):
             if visit_file(p) is None:
+                try:  # named on the command line: say why it is not one
+                    load_json(p, want_object=False)
+                except OSError as e:
+                    raise BadInput(f"{p}: cannot read: {e.strerror}") from None
                 print(f"make_report: {p}: not a tpbench results file (no known \"schema\")", file=sys.stderr)
         else:
             raise SystemExit(f"make_report: {p}: no such file or directory")

@@ -11,11 +11,18 @@ from .rows import COLUMNS, TABLE_HEAD, TABLE_NOTE, breakdown, table_head, throug
 
 def write_atomic(path, data, mode="w"):
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, mode) as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:  # a full disk leaves no half-written temporary behind
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def csv_text(rows):
