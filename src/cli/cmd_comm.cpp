@@ -72,9 +72,9 @@ class CommCommand final : public Command {
                  "also print each rank's median time split into wait (for the last rank of its "
                  "group) and transfer");
     add_device_flags(sub, c_.device);
-    sub.add_option("--json", json_, "write results (config, machine, every row, fits) here");
-    sub.add_option("--profile-out", profile_out_,
-                   "write the machine's cost profile (alpha-beta per op) here, for predictions");
+    path_flag(sub.add_option("--json", json_, "write results (config, machine, every row, fits) here"));
+    path_flag(sub.add_option("--profile-out", profile_out_,
+                             "write the machine's cost profile (alpha-beta per op) here, for predictions"));
   }
 
   void validate(int world_size) const override {

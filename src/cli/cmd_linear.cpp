@@ -62,8 +62,8 @@ class LinearCommand final : public Command {
     sub.add_flag("--profile", profile_,
                  "write Chrome/Perfetto traces: profiler_logs_rank_{rank}_{mode}/ per rank and "
                  "profiler_logs_all_ranks_{mode}/ merged");
-    sub.add_option("--json", json_, "write results (config, machine, per-rank phases, summary) here");
-    sub.add_option("--out", out_, "directory for traces and results.json")->capture_default_str();
+    path_flag(sub.add_option("--json", json_, "write results (config, machine, per-rank phases, summary) here"));
+    path_flag(sub.add_option("--out", out_, "directory for traces and results.json"))->capture_default_str();
   }
 
   void validate(int world_size) const override {

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "cli/command.h"
+#include "cli/flag_ranges.h"
 #include "cli/launcher.h"
 #include "report/output_files.h"
 #include "sweep/report_tool.h"
@@ -30,7 +31,7 @@ class ReportCommand final : public Command {
         "metrics.jsonl, summary.json), a linear results.json or its directory, a comm --json file,\n"
         "or a directory holding any of these (searched recursively). Rows keep the order given.");
     sub.add_option("inputs", inputs_, "run directories or results files")->required()->expected(1, -1);
-    sub.add_option("--out", out_, "where to write the report (default outputs/report/YYYY-MM-DD-HHMMSS)");
+    path_flag(sub.add_option("--out", out_, "where to write the report (default outputs/report/YYYY-MM-DD-HHMMSS)"));
     sub.add_option("--title", title_, "the report's title");
   }
 

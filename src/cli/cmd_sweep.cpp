@@ -66,7 +66,7 @@ class SweepCommand final : public Command {
     add_ranged(sub, "--batch", batch_, range::int_list(1, int64_t{1} << 24), "batch sizes (train: per DP rank; linear: the batch)");
     add_ranged(sub, "--seq", seq_, range::int_list(1, int64_t{1} << 24), "train: sequence lengths");
     sub.add_option("--mode", mode_, "linear: modes, from row, column, both");
-    sub.add_option("--out", out_, "the sweep directory (default outputs/sweep/YYYY-MM-DD-HHMMSS)");
+    path_flag(sub.add_option("--out", out_, "the sweep directory (default outputs/sweep/YYYY-MM-DD-HHMMSS)"));
     add_ranged(sub, "--timeout", timeout_s_, range::reals(0, 30 * 86400.0),
                "seconds a configuration may run before it is stopped (0: no limit)")
         ->capture_default_str();

@@ -109,7 +109,7 @@ class TrainCommand final : public Command {
     add_ranged(sub, "--tp", c_.tp, range::ints(1, kMaxRanks), "tensor-parallel size; dp = ranks / tp")
         ->capture_default_str();
     sub.add_option("--data", c_.data.kind, std::string("data: ") + kDataKinds)->capture_default_str();
-    sub.add_option("--data-path", c_.data.path, "token file (llm.c / nanoGPT .bin) or UTF-8 text file");
+    path_flag(sub.add_option("--data-path", c_.data.path, "token file (llm.c / nanoGPT .bin) or UTF-8 text file"));
     sub.add_option("--data-dtype", c_.data.token_dtype, std::string("token file format: ") + kTokenDtypes)->capture_default_str();
     add_ranged(sub, "--data-seed", c_.data.seed, range::ints(0, INT64_MAX), "seed of the data sampling")
         ->capture_default_str();
@@ -139,9 +139,10 @@ class TrainCommand final : public Command {
     sub.add_flag("--dry-run", dry_run_, "print parameter count, per-rank shards and FLOPs per step, and exit");
     sub.add_flag(kForceMemoryFlag, force_memory_,
                  "run even when the predicted memory of the ranks exceeds what this machine has available");
-    out_opt_ = sub.add_option("--out", out_, "root of run directories: OUT/RUN-NAME/YYYY-MM-DD-HHMMSS/")->capture_default_str();
-    run_name_opt_ = sub.add_option("--run-name", run_name_, "run name")->capture_default_str();
-    sub.add_option("--json", json_, "also write summary.json's content here");
+    out_opt_ = path_flag(sub.add_option("--out", out_, "root of run directories: OUT/RUN-NAME/YYYY-MM-DD-HHMMSS/"))
+                   ->capture_default_str();
+    run_name_opt_ = single_name_flag(sub.add_option("--run-name", run_name_, "run name"))->capture_default_str();
+    path_flag(sub.add_option("--json", json_, "also write summary.json's content here"));
     add_ranged(sub, "--timeout", timeout_, range::positive_reals(1e6),
                fmt::format("seconds a collective may take before the watchdog dumps every rank's last "
                            "collectives to RUN_DIR/flight and ends the job (default: {:.0f} until the first "

@@ -216,6 +216,30 @@ CLI::Option* attach_range(CLI::App& sub, CLI::Option* opt, FlagRange r) {
   return opt;
 }
 
+CLI::Option* path_flag(CLI::Option* opt) {
+  const std::string flag = display_name(opt->get_name(false, true));
+  opt->check(CLI::Validator(
+      [flag](std::string& value) {
+        if (value.empty()) throw UsageError(flag + " is empty: give a path (an empty one would resolve to / or .)");
+        return std::string();
+      },
+      "PATH", "path"));
+  return opt;
+}
+
+CLI::Option* single_name_flag(CLI::Option* opt) {
+  const std::string flag = display_name(opt->get_name(false, true));
+  opt->check(CLI::Validator(
+      [flag](std::string& value) {
+        if (value.empty() || value == "." || value == ".." || value.find('/') != std::string::npos)
+          throw UsageError(flag + " '" + value + "' must be one directory name (no '/', not '', '.' or '..'): " +
+                           "runs stay inside --out");
+        return std::string();
+      },
+      "NAME", "name"));
+  return opt;
+}
+
 void record_range(FlagRange r) {
   for (FlagRange& known : registry())
     if (known.command == r.command && known.flag == r.flag) {

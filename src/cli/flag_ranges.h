@@ -86,6 +86,14 @@ CLI::Option* add_ranged(CLI::App& sub, const std::string& names, std::optional<T
   return attach_range(sub, sub.add_option_function<T>(names, [&var](const T& v) { var = v; }, help), std::move(r));
 }
 
+// Path flags (--out, --json, --data-path, ...): the empty string is refused by name (an empty
+// --out would put the run under the current directory's root of relative paths, "" + "/x"
+// = "/x": the filesystem root).
+CLI::Option* path_flag(CLI::Option* opt);
+// A name that becomes one directory level under --out (--run-name): no path separator, not
+// empty, "." or "..", so it cannot leave the output directory.
+CLI::Option* single_name_flag(CLI::Option* opt);
+
 // Every range recorded so far in this process (each command and flag once), in the order
 // recorded.
 const std::vector<FlagRange>& flag_ranges();

@@ -173,7 +173,13 @@ INSTANTIATE_TEST_SUITE_P(
 
 INSTANTIATE_TEST_SUITE_P(
     Usage, Issue14,
-    ::testing::Values(BadInput{"mesh --bogus 1", "--bogus"}, BadInput{"mesh --tp two", "--tp = two"},
+    ::testing::Values(BadInput{"train --out ''", "--out is empty: give a path"},
+                      BadInput{"linear --out ''", "--out is empty: give a path"},
+                      BadInput{"train --json ''", "--json is empty: give a path"},
+                      BadInput{"train --run-name ../../..", "--run-name '../../..' must be one directory name"},
+                      BadInput{"train --run-name a/b", "--run-name 'a/b' must be one directory name"},
+                      BadInput{"train --run-name ..", "--run-name '..' must be one directory name"},
+                      BadInput{"mesh --bogus 1", "--bogus"}, BadInput{"mesh --tp two", "--tp = two"},
                       BadInput{"--nproc 0 mesh", "--nproc: Value 0 not in range"},
                       BadInput{"train --preset", "--preset"},
                       BadInput{"--nproc 2 frobnicate", "unknown command 'frobnicate'"}));
