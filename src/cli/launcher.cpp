@@ -142,7 +142,10 @@ std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string
     usage_error("mpirun not found on PATH (install openmpi-bin, or add its directory to PATH)");
   // Not -q: that also silences which rank died and how; run_mpirun turns mpirun's banners
   // into one line each (cli/mpirun_output.h).
-  std::vector<std::string> cmd = {mpirun, "-np", std::to_string(nproc), "--oversubscribe"};
+  // --stdin none: run_mpirun puts mpirun in a process group of its own (so a Ctrl-C reaches
+  // only the launcher, which passes it on as a stop request); reading the terminal from a
+  // background group would stop it (SIGTTIN). No tpbench command reads stdin.
+  std::vector<std::string> cmd = {mpirun, "--stdin", "none", "-np", std::to_string(nproc), "--oversubscribe"};
   if (geteuid() == 0) cmd.push_back("--allow-run-as-root");
   // One BLAS thread per rank's share of the cores, unless the user chose.
   if (!env_set("OPENBLAS_NUM_THREADS")) {
@@ -167,15 +170,15 @@ volatile sig_atomic_t g_mpirun_pid = 0;
 volatile sig_atomic_t g_first_signal = 0;  // the first SIGINT / SIGTERM passed on
 volatile sig_atomic_t g_signals = 0;       // how many were
 
-// Passes on signals sent with kill(); one from the terminal (si_code SI_KERNEL) reached
-// mpirun already, through the process group. mpirun answers SIGINT / SIGTERM by killing the
+// Passes on every signal: mpirun runs in a process group of its own, so a Ctrl-C (or any
+// signal to the launcher's group) reaches only the launcher. mpirun answers SIGINT / SIGTERM by killing the
 // ranks (SIGTERM after odls_base_sigkill_timeout, 1 s, SIGKILL 1 s later) and cannot
 // forward them, but forwards SIGUSR1 / SIGUSR2: so the first SIGINT / SIGTERM goes on as
 // SIGUSR1 / SIGUSR2, which the ranks read as a request to stop (train: at the next step
 // boundary, summary written; other commands: they end as the signal would, main.cpp), and
 // any later one as itself, so that a second Ctrl-C always ends the job.
 void forward_signal(int sig, siginfo_t* info, void*) {
-  if (g_mpirun_pid <= 0 || !info || info->si_code > 0) return;
+  if (g_mpirun_pid <= 0 || !info) return;
   int send = sig;
   if (sig == SIGINT || sig == SIGTERM) {
     if (g_signals == 0) {
@@ -217,6 +220,7 @@ int run_mpirun(const std::vector<std::string>& argv) {
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(127);
+    setpgid(0, 0);  // its own process group: terminal signals go to the launcher only
     dup2(fds[1], STDERR_FILENO);
     close(fds[0]);
     close(fds[1]);

@@ -58,7 +58,12 @@ void MpirunOutputFilter::close_block(std::vector<std::string>& out) {
                               m[4].str()));
     explained_ = true;
   } else if (std::regex_search(joined, m, nonzero)) {
-    if (!rank_said_why_) out.push_back(fmt::format("tpbench: error: rank {} exited with status {}", m[1].str(), m[2].str()));
+    // tpbench's own statuses (docs/results.md: 2 bad input, 3 diverged or watchdog, 4 results
+    // not written, 130 / 143 interrupted) come after the rank said why itself.
+    const std::string status = m[2].str();
+    const bool own = status == "2" || status == "3" || status == "4" || status == "130" || status == "143";
+    if (!rank_said_why_ && !own)
+      out.push_back(fmt::format("tpbench: error: rank {} exited with status {}", m[1].str(), status));
     explained_ = true;
   } else if (std::regex_search(joined, m, abort_call)) {
     if (!rank_said_why_)

@@ -70,12 +70,15 @@ struct Launch {
   int status = -1;
   std::string output;
 
-  Launch(const std::string& args, const fs::path& log_file) : log(log_file) {
+  // own_group: the launcher leads a process group of its own, as a shell's foreground job
+  // does, so kill(-pid, sig) is what a Ctrl-C at the terminal sends.
+  Launch(const std::string& args, const fs::path& log_file, bool own_group = false) : log(log_file) {
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     const std::string cmd = "exec " + kExe + " " + args + " > '" + log.string() + "' 2>&1";
     pid = fork();
     if (pid == 0) {
+      if (own_group) setpgid(0, 0);
       execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -277,6 +280,30 @@ INSTANTIATE_TEST_SUITE_P(Signals, TrainInterrupt,
                            return std::string(i.param.sig == SIGINT ? "Sigint" : "Sigterm") +
                                   (i.param.to_rank ? "ToRank1" : "ToLauncher");
                          });
+
+// Ctrl-C at a terminal signals the whole foreground process group. Open MPI's mpirun,
+// signalled itself, kills the ranks within 2 s (SIGTERM after 1 s, SIGKILL after 2), so a
+// step slower than that would end without a summary; the launcher keeps mpirun in a group
+// of its own and passes the stop on. Steps here take seconds (seq 512, dim 256).
+TEST(TrainInterruptGroup, CtrlCToTheProcessGroupStopsSlowStepsCleanly) {
+  Scratch s;
+  Launch r("--nproc 2 train --preset tiny --dim 256 --ffn-hidden 512 --seq 512 --batch 16 --warmup-iters 0 "
+           "--iters 1000 --out " + s.dir.string(),
+           s.dir / "log", /*own_group=*/true);
+  fs::path dir;
+  const bool started = wait_until([&] {
+    dir = only_run_dir(s.dir / "train");
+    return !dir.empty() && count(read_text(dir / "metrics.jsonl"), "\n") >= 2;
+  }, 60);
+  if (!started) kill(-r.pid, SIGKILL);
+  ASSERT_TRUE(started) << read_text(r.log);
+  kill(-r.pid, SIGINT);
+  ASSERT_EQ(r.wait(60), 130) << r.output;
+  EXPECT_NE(r.output.find("INTERRUPTED: interrupted by SIGINT after iteration "), std::string::npos) << r.output;
+  const nlohmann::json summary = nlohmann::json::parse(read_text(dir / "summary.json"));
+  EXPECT_EQ(summary["interrupted"], true);
+  expect_whole_metrics(dir, summary["iters_done"].get<int>());
+}
 
 // Refused before training, with one message and a non-zero status, and nothing left behind.
 void expect_refused(const std::string& out_args, const fs::path& scratch, const std::string& says) {

@@ -42,6 +42,10 @@ const std::string kNonZero = block(
 
 TEST(MpirunOutput, ExitStatusBecomesOneLine) {
   EXPECT_EQ(filter(kPrimary + kNonZero, 5), std::vector<std::string>{"tpbench: error: rank 1 exited with status 5"});
+  // tpbench's own statuses (interrupted, diverged, ...): the rank already said why.
+  std::string interrupted = kNonZero;
+  interrupted.replace(interrupted.find("Exit code:    5"), 15, "Exit code:    130");
+  EXPECT_EQ(filter(kPrimary + interrupted, 130), std::vector<std::string>{});
 }
 
 const std::string kAbort = block(
