@@ -11,14 +11,16 @@
 
 namespace tpb {
 
-void write_file_atomic(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  const fs::path dest(path);
+void create_parent_directories(const std::string& path) {
+  const std::filesystem::path dest(path);
+  if (!dest.has_parent_path()) return;
   std::error_code ec;
-  if (dest.has_parent_path()) {
-    fs::create_directories(dest.parent_path(), ec);
-    if (ec) throw Error(fmt::format("cannot create directory {}: {}", dest.parent_path().string(), ec.message()));
-  }
+  std::filesystem::create_directories(dest.parent_path(), ec);
+  if (ec) throw Error(fmt::format("cannot create directory {}: {}", dest.parent_path().string(), ec.message()));
+}
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  create_parent_directories(path);
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) throw Error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));

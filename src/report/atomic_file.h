@@ -10,4 +10,7 @@ namespace tpb {
 // leaving no partial file behind.
 void write_file_atomic(const std::string& path, const std::string& text);
 
+// Creates the missing parent directories of `path`; tpb::Error naming the directory.
+void create_parent_directories(const std::string& path);
+
 }  // namespace tpb

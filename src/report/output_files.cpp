@@ -1,5 +1,7 @@
 #include "report/output_files.h"
 
+#include "report/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,11 +39,8 @@ std::string create_unique_directory(const std::string& parent, const std::string
 void check_writable_file(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path dest(path);
+  create_parent_directories(path);
   std::error_code ec;
-  if (dest.has_parent_path()) {
-    fs::create_directories(dest.parent_path(), ec);
-    if (ec) throw Error(fmt::format("cannot create directory {}: {}", dest.parent_path().string(), ec.message()));
-  }
   if (fs::is_directory(dest, ec)) throw Error(fmt::format("cannot write {}: it is a directory", path));
   const std::string probe = path + ".probe." + std::to_string(getpid());
   const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);

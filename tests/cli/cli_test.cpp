@@ -9,39 +9,14 @@
 #include <string>
 
 #include "base/clock.h"
+#include "cli_test_util.h"
 
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-  double seconds = 0;
-};
-
-// Runs `args` through the shell with a 60 s limit (a hang fails instead of blocking ctest).
-Result run(const std::string& args) {
-  const std::string cmd = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 60 " +
-                          args + " 2>&1";
-  Result r;
-  const int64_t t0 = tpb::now_ns();
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  const int raw = pclose(p);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-  r.seconds = tpb::seconds_between(t0, tpb::now_ns());
-  return r;
-}
-
-const std::string kExe = TPB_EXE;
-
-int count(const std::string& s, const std::string& what) {
-  int n = 0;
-  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
-  return n;
-}
+using cli_test::count;
+using cli_test::kExe;
+using cli_test::Result;
+using cli_test::run;
 
 TEST(Cli, MeshPrintsGroupsThenOneLinePerRank) {
   const Result r = run(kExe + " --nproc 4 mesh --tp 2");

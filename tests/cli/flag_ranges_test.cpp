@@ -13,40 +13,16 @@
 #include <string>
 
 #include "base/clock.h"
+#include "cli_test_util.h"
 #include "cli/command.h"
 #include "cli/flag_ranges.h"
 
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-  double seconds = 0;
-};
-
-Result run(const std::string& args) {
-  const std::string cmd =
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 60 " + args + " 2>&1";
-  Result r;
-  const int64_t t0 = tpb::now_ns();
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  const int raw = pclose(p);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-  r.seconds = tpb::seconds_between(t0, tpb::now_ns());
-  return r;
-}
-
-const std::string kExe = TPB_EXE;
-
-int count(const std::string& s, const std::string& what) {
-  int n = 0;
-  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
-  return n;
-}
+using cli_test::count;
+using cli_test::kExe;
+using cli_test::Result;
+using cli_test::run;
 
 // The app main() builds: every command's flags (which records their ranges), plus tpbench's
 // own --nproc as main records it.
@@ -186,7 +162,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // A run whose ranks would not fit in this machine's memory (predicted ~560 GiB a rank).
 TEST(Issue14Memory, RunBeyondTheMachinesMemoryIsRefusedUnlessForced) {
-  for (const std::string& nproc : {"", "--nproc 2 "}) {
+  for (const std::string nproc : {"", "--nproc 2 "}) {
     const Result r = run(kExe + " " + nproc + "train --preset tiny --seq 100000 --batch 1000");
     EXPECT_EQ(r.status, 2) << r.output;
     EXPECT_LT(r.seconds, 10.0) << r.output;
