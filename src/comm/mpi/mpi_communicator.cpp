@@ -169,7 +169,7 @@ void MpiCommunicator::do_reduce_scatter(const void* send, void* recv, size_t rec
     check_mpi(MPI_Reduce_scatter_block(MPI_IN_PLACE, buf, static_cast<int>(recv_count),
                                        mpi_type(dtype), mpi_op(op, dtype, "reduce_scatter"), comm_),
               "MPI_Reduce_scatter_block");
-    if (rank_ != 0) std::memmove(recv, buf, bytes);
+    if (rank_ != 0 && bytes > 0) std::memmove(recv, buf, bytes);  // (no memmove of null, 0: UB)
   } else {
     check_mpi(MPI_Reduce_scatter_block(send, recv, static_cast<int>(recv_count), mpi_type(dtype),
                                        mpi_op(op, dtype, "reduce_scatter"), comm_),
@@ -196,7 +196,8 @@ void MpiCommunicator::do_reduce_scatter_v(const void* send, void* recv,
     check_mpi(MPI_Reduce_scatter(MPI_IN_PLACE, buf, counts_.data(), mpi_type(dtype),
                                  mpi_op(op, dtype, "reduce_scatter_v"), comm_),
               "MPI_Reduce_scatter");
-    if (offset != 0) std::memmove(recv, buf, static_cast<size_t>(counts[static_cast<size_t>(rank_)]) * elem);
+    const size_t mine = static_cast<size_t>(counts[static_cast<size_t>(rank_)]) * elem;
+    if (offset != 0 && mine > 0) std::memmove(recv, buf, mine);
   } else {
     check_mpi(MPI_Reduce_scatter(send, recv, counts_.data(), mpi_type(dtype),
                                  mpi_op(op, dtype, "reduce_scatter_v"), comm_),
