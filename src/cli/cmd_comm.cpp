@@ -15,6 +15,7 @@
 #include "comm/mpi/mpi_communicator.h"
 #include "commbench/bench_op.h"
 #include "commbench/comm_report.h"
+#include "commbench/route_tune.h"
 #include "commbench/sizes.h"
 #include "report/atomic_file.h"
 
@@ -75,11 +76,19 @@ class CommCommand final : public Command {
     path_flag(sub.add_option("--json", json_, "write results (config, machine, every row, fits) here"));
     path_flag(sub.add_option("--profile-out", profile_out_,
                              "write the machine's cost profile (alpha-beta per op) here, for predictions"));
+    op_opt_ = sub.get_option("--op");
+    sub.add_flag("--tune-routes", tune_,
+                 "measure every route of all_reduce, all_gather, reduce_scatter and broadcast (or --op) side "
+                 "by side, pick the fastest per size, and save that route table in the --profile-out file "
+                 "(use it with `tpbench --coll-table FILE`)");
   }
 
   void validate(int world_size) const override {
     const CommBenchConfig c = config();
     validate_comm_config(c, world_size);
+    if (tune_ && profile_out_.empty())
+      usage_error("--tune-routes saves the route table in the machine profile: give --profile-out FILE");
+    if (tune_ && c.device != "cpu") usage_error("--tune-routes chooses routes for host memory: --device {} has none", c.device);
     if (root_opt_->count() > 0 && std::find(c.ops.begin(), c.ops.end(), CommOp::broadcast) == c.ops.end())
       usage_error("-r/--root {} has no effect: only broadcast has a root (add --op broadcast or --op all)", c.root);
   }
@@ -100,8 +109,10 @@ class CommCommand final : public Command {
     if (ctx.is_root()) {
       fmt::print("{}", format_comm_header(c, layout, world.size()));
       if (on_cuda()) fmt::print("# device buffers on {}; collectives: {}\n", device::cuda_device_description(), ctx.comm_path);
+      fmt::print("# collective routes: {}\n", ctx.routes());
       std::fflush(stdout);
     }
+    if (tune_) return run_tune(ctx, c, layout, *group);
     std::vector<OpResult> results;
     std::vector<std::optional<AlphaBetaFit>> fits;
     for (CommOp op : c.ops) {
@@ -132,9 +143,45 @@ class CommCommand final : public Command {
   }
 
  private:
+  // --tune-routes: the routes side by side, the table, and the profile with it.
+  int run_tune(RunContext& ctx, const CommBenchConfig& c, const GroupLayout& layout, Communicator& group) {
+    Communicator& world = ctx.world;
+    RouteTable table = group.route_policy() ? group.route_policy()->table : builtin_route_table();
+    const std::vector<OpTuning> tunings = tune_routes(c, layout, world, group, table);
+    std::vector<OpResult> results;
+    std::vector<std::optional<AlphaBetaFit>> fits;
+    for (const OpTuning& t : tunings) {
+      results.push_back(t.trials.back().result);  // auto: what runs with the table get
+      fits.push_back(t.trials.back().fit);
+    }
+    const int64_t wrong = [&] {
+      int64_t w = 0;
+      for (const OpTuning& t : tunings) w += total_wrong({t.trials[0].result, t.trials[1].result, t.trials[2].result});
+      return w;
+    }();
+    if (!ctx.is_root()) return wrong == 0 ? 0 : 1;
+    fmt::print("{}", format_tuning(tunings, c, layout));
+    RoutePolicy tuned;
+    tuned.table = table;
+    fmt::print("#\n# route table: {}\n", tuned.describe());
+    if (c.check > 0) fmt::print("# {} wrong values in all routes ({})\n", wrong, wrong == 0 ? "OK" : "FAILED");
+    const MachineInfo machine = read_machine_info(MpiRuntime::library_version());
+    nlohmann::json profile = to_json(make_cost_model(c, layout, world.size(), machine, results, fits));
+    profile["routes"] = to_json(table);
+    profile["route_tuning"] = tuning_json(tunings, layout);
+    write_file_atomic(profile_out_, profile.dump(2) + "\n");
+    fmt::print("# cost profile and route table written to {} (use: tpbench --coll-table {} ...)\n", profile_out_,
+               profile_out_);
+    if (!json_.empty())
+      write_file_atomic(json_, comm_results_json(c, layout, world.size(), machine, results, fits).dump(2) + "\n");
+    std::fflush(stdout);
+    return wrong == 0 ? 0 : 1;
+  }
+
   CommBenchConfig config() const {
     CommBenchConfig c = c_;
     c.ops = parse_bench_ops(op_);
+    if (tune_ && op_opt_->count() == 0) c.ops.assign(std::begin(kRoutedOps), std::end(kRoutedOps));
     c.dtype = parse_bench_dtype(dtype_);
     c.min_bytes = parse_size(min_bytes_, "-b/--min-bytes");
     c.max_bytes = parse_size(max_bytes_, "-e/--max-bytes");
@@ -152,6 +199,8 @@ class CommCommand final : public Command {
   CLI::Option* root_opt_ = nullptr;
   std::string json_;
   std::string profile_out_;
+  bool tune_ = false;
+  CLI::Option* op_opt_ = nullptr;
 };
 
 }  // namespace

@@ -96,7 +96,8 @@ class LinearCommand final : public Command {
     if (!ctx.is_root()) return ok ? 0 : 1;
 
     fmt::print("{}\n", format_linear_header(c, world.size()));
-    if (on_cuda()) fmt::print("device: {}; collectives: {}\n\n", device::cuda_device_description(), ctx.comm_path);
+    if (on_cuda()) fmt::print("device: {}; collectives: {}\n", device::cuda_device_description(), ctx.comm_path);
+    fmt::print("collective routes: {}\n\n", ctx.routes());
     for (size_t k = 0; k < runs.size(); ++k)
       if (verifies[k]) fmt::print("{}", format_linear_verify(runs[k].mode, *verifies[k], kVerifyTolerance));
     if (verify_) fmt::print("\n");

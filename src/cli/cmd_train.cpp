@@ -198,7 +198,7 @@ class TrainCommand final : public Command {
         fmt::print("device: {}, {} compute; collectives: {}{}\n", device::cuda_device_description(),
                    dtype_name(c.placement.compute), ctx.comm_path,
                    async_comm_ ? " (async: comm times are enqueue times)" : "");
-      fmt::print("\n");
+      fmt::print("collective routes: {}\n\n", ctx.routes());
       std::fflush(stdout);
     }
     const auto t_start = std::chrono::steady_clock::now();

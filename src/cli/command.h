@@ -21,6 +21,8 @@ struct RunContext {
   // How collectives move data ("MPI (host memory)", "NCCL (one GPU per rank, ...)", ...).
   std::string comm_path;
   bool is_root() const;
+  // The collective routes' policy in one line (comm/coll_route.h), for run headers.
+  std::string routes() const;
 };
 
 // --device cpu|cuda (and, when dtype is given, --dtype fp32|bf16) on a subcommand.

@@ -6,6 +6,11 @@ namespace tpb {
 
 bool RunContext::is_root() const { return world.rank() == 0; }
 
+std::string RunContext::routes() const {
+  const RoutePolicy* p = world.route_policy();
+  return p ? p->describe() : RoutePolicy{}.describe();
+}
+
 void add_device_flags(CLI::App& sub, std::string& device, std::string* dtype) {
   sub.add_option("--device", device, "where to compute: cpu, or cuda (one GPU per rank; ranks sharing a GPU use MPI with host staging)")
       ->check(CLI::IsMember({"cpu", "cuda"}))

@@ -13,6 +13,7 @@
 #include "cli/command.h"
 #include "cli/flag_ranges.h"
 #include "cli/launcher.h"
+#include "comm/coll_route.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "comm/world.h"
 #include "device/device.h"
@@ -27,12 +28,15 @@ const char* kAbout =
     "Run N ranks with `tpbench --nproc N <command> ...` (starts Open MPI's mpirun for you),\n"
     "or under your own launcher: `mpirun -np N tpbench <command> ...`.";
 
+// tpbench's own options that take a value (before the command).
+bool takes_value(const std::string& a) { return a == "--nproc" || a == "--coll-route" || a == "--coll-table"; }
+
 // The first word that is neither an option nor an option's value, if it names no command.
 std::string unknown_command(int argc, char** argv,
                             const std::vector<std::unique_ptr<tpb::Command>>& commands) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--nproc") {
+    if (takes_value(a)) {
       ++i;  // its value
       continue;
     }
@@ -48,7 +52,7 @@ std::string unknown_command(int argc, char** argv,
 std::string command_word(int argc, char** argv, const std::vector<std::unique_ptr<tpb::Command>>& commands) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--nproc") {
+    if (takes_value(a)) {
       ++i;
       continue;
     }
@@ -119,7 +123,7 @@ int launch_or_restart(int world_size, int argc, char** argv) {
 
 // One rank: MPI, the world communicator, the command. A failure is this rank's alone to
 // know: it says which rank and why, then ends every rank of the job.
-int run_rank(tpb::Command& chosen, int argc, char** argv) {
+int run_rank(tpb::Command& chosen, int argc, char** argv, std::shared_ptr<const tpb::RoutePolicy> routes) {
   // `tpbench --nproc N` passes a SIGINT / SIGTERM on as SIGUSR1 / SIGUSR2, which mpirun
   // forwards (cli/launcher.cpp). train stops on them at a step boundary (its own handlers);
   // for every other command they end the rank as the original signal would.
@@ -133,6 +137,7 @@ int run_rank(tpb::Command& chosen, int argc, char** argv) {
   int rank = 0;
   try {
     tpb::World world = tpb::make_world(chosen.on_cuda());
+    world.comm->set_route_policy(std::move(routes));  // every group split from it inherits it
     rank = world.comm->rank();
     tpb::RunContext ctx{*world.comm, world.path};
     const int status = chosen.run(ctx);
@@ -175,6 +180,18 @@ int main(int argc, char** argv) {
                fmt::format("launch --nproc ranks even beyond what the machine holds ({} MiB a rank of the "
                            "available memory, {} ranks a core)",
                            tpb::kRankBaselineBytes >> 20, tpb::kMaxRanksPerCore));
+  // Collective routes (comm/coll_route.h, docs/comm.md "Routes").
+  std::string coll_route = "auto";
+  app.add_option("--coll-route", coll_route,
+                 "how host-memory collectives move: auto (the route table), mpi (Open MPI's own) or shm "
+                 "(tpbench's shared-memory collectives, groups within one node)")
+      ->check(CLI::IsMember({"auto", "mpi", "shm"}))
+      ->capture_default_str();
+  std::string coll_table;
+  app.add_option("--coll-table", coll_table,
+                 "with --coll-route auto: the route table to use, a machine profile written by `tpbench comm "
+                 "--tune-routes --profile-out FILE` (default: the built-in table)")
+      ->check(CLI::ExistingFile);
   auto commands = tpb::make_commands();
   tpb::Command* chosen = nullptr;
   for (auto& cmd : commands) {
@@ -218,7 +235,14 @@ int main(int argc, char** argv) {
   }
 
   const int world_size = env.under_launcher ? env.world_size : (nproc > 0 ? nproc : 1);
+  auto routes = std::make_shared<tpb::RoutePolicy>();
   try {
+    if (coll_route != "auto") {
+      if (!coll_table.empty()) tpb::usage_error("--coll-table {} has no effect with --coll-route {}", coll_table, coll_route);
+      routes->forced = tpb::parse_host_route(coll_route);
+    } else if (!coll_table.empty()) {
+      routes->table = tpb::load_route_table(coll_table);
+    }
     preflight(*chosen, env, nproc, world_size, force_nproc);
   } catch (const tpb::Error& e) {
     if (!print_errors) return silent_exit(kUsageExit);
@@ -237,5 +261,5 @@ int main(int argc, char** argv) {
   }
   if (!env.under_launcher)
     if (const int status = launch_or_restart(world_size, argc, argv); status != kRunHere) return status;
-  return run_rank(*chosen, argc, argv);
+  return run_rank(*chosen, argc, argv, std::move(routes));
 }

@@ -4,6 +4,7 @@
 
 #include "base/clock.h"
 #include "base/error.h"
+#include "comm/coll_route.h"
 
 namespace tpb {
 
@@ -12,6 +13,8 @@ void CommSums::add(const CommTiming& t) {
   wait += static_cast<double>(t.wait_ns) * 1e-9;
   transfer += static_cast<double>(t.transfer_ns) * 1e-9;
   bytes += static_cast<double>(t.record.bytes);
+  ++calls;
+  if (t.record.route == static_cast<uint8_t>(CollRoute::shm)) ++shm_calls;
 }
 
 CommSums sum_comms(std::span<const CommTiming> timings) {

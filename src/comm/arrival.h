@@ -27,6 +27,7 @@ struct CommTiming {
 // waiting for the last rank and transfer, and bytes (CommRecord::bytes).
 struct CommSums {
   double seconds = 0, wait = 0, transfer = 0, bytes = 0;
+  int calls = 0, shm_calls = 0;  // collectives, and those the shared-memory route moved
   void add(const CommTiming& t);
 };
 CommSums sum_comms(std::span<const CommTiming> timings);

@@ -35,6 +35,7 @@ struct CommRecord {
   int64_t bytes;      // size of the full buffer, as nccl-tests counts it (see docs/metrics.md)
   int64_t start_ns;   // when this rank entered the call
   int64_t end_ns;     // when it returned
+  uint8_t route = 0;  // the CollRoute that moved it (comm/coll_route.h): 0 mpi, 1 shm, 2 nccl
 };
 
 struct CommGroupInfo {

@@ -41,7 +41,7 @@ void Communicator::attach_log(std::shared_ptr<CommLog> log, CommGroupInfo info) 
 void Communicator::record(CommOp op, size_t bytes, int64_t start_ns) {
   const int64_t end_ns = now_ns();
   flight_->leave(end_ns);
-  log_->record(CommRecord{op, group_id_, static_cast<int64_t>(bytes), start_ns, end_ns});
+  log_->record(CommRecord{op, group_id_, static_cast<int64_t>(bytes), start_ns, end_ns, static_cast<uint8_t>(route_)});
 }
 
 void Communicator::check_counts(std::span<const int64_t> counts, const char* op) const {
@@ -158,6 +158,7 @@ void Communicator::broadcast(std::span<float> data, int root) {
 
 int64_t Communicator::call_start(CommOp op, size_t bytes) {
   if (synchronous_) wait_for_inputs();
+  route_ = CollRoute::mpi;  // until the backend notes another
   const int64_t t0 = now_ns();
   flight_->enter(op, static_cast<int64_t>(bytes), t0);
   return t0;
@@ -167,6 +168,7 @@ std::unique_ptr<Communicator> Communicator::split(int color, int key, const std:
   TPB_CHECK(color >= 0, "split: color {} must be >= 0", color);
   std::unique_ptr<Communicator> child = do_split(color, key, name);
   child->synchronous_ = synchronous_;
+  child->set_route_policy(policy_);
   return child;
 }
 

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "base/dtype.h"
+#include "comm/coll_route.h"
 #include "comm/comm_log.h"
 
 namespace tpb {
@@ -74,6 +75,12 @@ class Communicator {
   const CommLog& log() const { return *log_; }
   // World ranks of this group's members, in group-rank order.
   const std::vector<int>& world_ranks() const { return log_->group(group_id_).world_ranks; }
+  // How this backend picks the route of a collective on host memory (comm/coll_route.h).
+  // Children of split() inherit it. Backends with one route ignore it.
+  virtual void set_route_policy(std::shared_ptr<const RoutePolicy> policy) { policy_ = std::move(policy); }
+  const RoutePolicy* route_policy() const { return policy_.get(); }
+  // Whether every rank of this group runs on this node (the shared-memory route needs it).
+  virtual bool intra_node() const { return false; }
 
   void all_reduce(const void* send, void* recv, size_t count, DType dtype, ReduceOp op);
   void all_gather(const void* send, void* recv, size_t send_count, DType dtype);
@@ -117,6 +124,9 @@ class Communicator {
                              DType dtype) = 0;
   virtual void do_barrier() = 0;
   virtual std::unique_ptr<Communicator> do_split(int color, int key, const std::string& name) = 0;
+  // A backend's do_* says which route moved the call (default: mpi); the record keeps it.
+  void note_route(CollRoute r) { route_ = r; }
+  std::shared_ptr<const RoutePolicy> shared_policy() const { return policy_; }
   // Synchronous mode, before a call's start is stamped: wait until its inputs exist (a GPU
   // backend waits for the work queued before it), so the record starts at the data.
   virtual void wait_for_inputs() {}
@@ -133,6 +143,8 @@ class Communicator {
   FlightRing* flight_ = nullptr;  // this group's ring, owned by the log's FlightRecorder
   bool synchronous_ = false;
   bool deferred_ = false;
+  std::shared_ptr<const RoutePolicy> policy_;
+  CollRoute route_ = CollRoute::mpi;  // of the call in progress (one thread per communicator)
 };
 
 }  // namespace tpb

@@ -12,19 +12,12 @@ namespace tpb {
 
 namespace {
 
-// nccl-tests' row: size count type redop root | time algbw busbw #wrong | (in-place).
+// nccl-tests' row: size count type redop root | time algbw busbw #wrong | (in-place), and
+// the route that moved the calls (comm/coll_route.h).
 constexpr const char* kRow =
-    "{:>12} {:>12} {:>8} {:>6} {:>6}  {:>7} {:>6} {:>6} {:>6}  {:>7} {:>6} {:>6} {:>6}\n";
+    "{:>12} {:>12} {:>8} {:>6} {:>6}  {:>7} {:>6} {:>6} {:>6}  {:>7} {:>6} {:>6} {:>6}  {:>5}\n";
 constexpr const char* kHeadRow =
-    "#{:>11} {:>12} {:>8} {:>6} {:>6}  {:>7} {:>6} {:>6} {:>6}  {:>7} {:>6} {:>6} {:>6}\n";
-
-// Microseconds with as many decimals as fit seven characters, as nccl-tests prints them.
-std::string format_time_us(double seconds) {
-  const double us = seconds * 1e6;
-  if (us >= 10000.0) return fmt::format("{:.0f}", us);
-  if (us >= 100.0) return fmt::format("{:.1f}", us);
-  return fmt::format("{:.2f}", us);
-}
+    "#{:>11} {:>12} {:>8} {:>6} {:>6}  {:>7} {:>6} {:>6} {:>6}  {:>7} {:>6} {:>6} {:>6}  {:>5}\n";
 
 std::string format_wrong(int64_t wrong, const CommBenchConfig& c) {
   return c.check > 0 ? fmt::format("{}", wrong) : "N/A";
@@ -57,6 +50,16 @@ nlohmann::json split_json(const RankSplit& s) {
   return {{"time_us", s.time_s * 1e6}, {"wait_us", s.wait_s * 1e6}, {"transfer_us", s.transfer_s * 1e6}};
 }
 
+}  // namespace
+
+// Microseconds with as many decimals as fit seven characters, as nccl-tests prints them.
+std::string format_time_us(double seconds) {
+  const double us = seconds * 1e6;
+  if (us >= 10000.0) return fmt::format("{:.0f}", us);
+  if (us >= 100.0) return fmt::format("{:.1f}", us);
+  return fmt::format("{:.2f}", us);
+}
+
 nlohmann::json fit_json(const AlphaBetaFit& f, CommOp op, int n) {
   nlohmann::json points = nlohmann::json::array();
   for (const FitPoint& p : f.points) points.push_back({{"bytes", p.bytes}, {"time_s", p.time_s}});
@@ -71,7 +74,6 @@ nlohmann::json fit_json(const AlphaBetaFit& f, CommOp op, int n) {
           {"points", points}};
 }
 
-}  // namespace
 
 double algbw_gbps(size_t bytes, double time_s) {
   return time_s > 0 ? static_cast<double>(bytes) / time_s * 1e-9 : 0.0;
@@ -120,9 +122,9 @@ std::string format_comm_table(const OpResult& r, const CommBenchConfig& c, const
                               factor_formula(r.op), bus_bandwidth_factor(r.op, l.size));
   s += fmt::format("#{:>47}  {:^28}  {:^28}\n", "", "out-of-place", "in-place");
   s += fmt::format(kHeadRow, "size", "count", "type", "redop", "root", "time", "algbw", "busbw",
-                   "#wrong", "time", "algbw", "busbw", "#wrong");
+                   "#wrong", "time", "algbw", "busbw", "#wrong", "route");
   s += fmt::format(kHeadRow, "(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "",
-                   "(us)", "(GB/s)", "(GB/s)", "");
+                   "(us)", "(GB/s)", "(GB/s)", "", "");
   int64_t wrong = 0;
   for (const SizeResult& z : r.sizes) {
     const VariantResult& a = z.out_of_place;
@@ -134,7 +136,7 @@ std::string format_comm_table(const OpResult& r, const CommBenchConfig& c, const
                      format_wrong(a.wrong, c), format_time_us(b.time_s),
                      fmt::format("{:.2f}", algbw_gbps(z.bytes, b.time_s)),
                      fmt::format("{:.2f}", busbw_gbps(r.op, l.size, z.bytes, b.time_s)),
-                     format_wrong(b.wrong, c));
+                     format_wrong(b.wrong, c), coll_route_name(z.route));
     wrong += a.wrong + b.wrong;
   }
   s += fmt::format("# Out of bounds values : {} {}\n", wrong, wrong == 0 ? "OK" : "FAILED");
@@ -210,6 +212,7 @@ nlohmann::json comm_results_json(const CommBenchConfig& c, const GroupLayout& l,
       nlohmann::json row = {{"requested_bytes", z.requested_bytes},
                             {"bytes", z.bytes},
                             {"count", z.count},
+                            {"route", coll_route_name(z.route)},
                             {"out_of_place", variant_json(z.out_of_place, r.op, l.size, z.bytes, c)},
                             {"in_place", variant_json(z.in_place, r.op, l.size, z.bytes, c)}};
       if (!z.ranks.empty()) {

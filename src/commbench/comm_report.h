@@ -22,6 +22,10 @@ double algbw_gbps(size_t bytes, double time_s);
 double busbw_gbps(CommOp op, int n, size_t bytes, double time_s);
 // The mean busbw over every row, out-of-place and in-place alike (nccl-tests' footer).
 double average_busbw_gbps(const OpResult& r, int n);
+// Microseconds with as many decimals as fit seven characters, as nccl-tests prints them.
+std::string format_time_us(double seconds);
+// A fit as the results JSON and the profile hold it (alpha, beta, bandwidths, error, points).
+nlohmann::json fit_json(const AlphaBetaFit& f, CommOp op, int n);
 // #wrong over every size, variant and op.
 int64_t total_wrong(const std::vector<OpResult>& results);
 

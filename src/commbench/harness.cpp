@@ -80,6 +80,7 @@ SizeResult run_size(CommOp op, size_t bytes, const CommBenchConfig& c, const Gro
       run_variant(make_call(op, c.dtype, s.count, true, c.root, group, buffers),
                   make_call(op, c.dtype, s.count, true, c.root, group, buffers, true), buffers, c, world, group);
 
+  s.route = static_cast<CollRoute>(oop.timed.front().route);
   std::vector<double> mine = {oop.block_s, ip.block_s, static_cast<double>(oop.wrong),
                               static_cast<double>(ip.wrong)};
   if (c.per_rank) {

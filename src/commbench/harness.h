@@ -48,6 +48,7 @@ struct SizeResult {
   size_t requested_bytes = 0;  // the sweep's size
   size_t bytes = 0;            // count * sizeof(dtype): what the calls moved
   size_t count = 0;            // elements of the full buffer
+  CollRoute route = CollRoute::mpi;  // that moved the timed calls (rank 0's; the same on every rank)
   VariantResult out_of_place, in_place;
   std::vector<RankView> ranks;  // by world rank; only with per_rank
 };

@@ -61,6 +61,8 @@ inline constexpr auto kIterPhaseFields = std::to_array<RecordField<IterPhases>>(
     record_field<&IterPhases::comm, &CommSums::wait>("wait_ms", 1e3),
     record_field<&IterPhases::comm, &CommSums::transfer>("transfer_ms", 1e3),
     record_field<&IterPhases::comm, &CommSums::bytes>("comm_bytes"),
+    record_field<&IterPhases::comm, &CommSums::calls>("comm_calls"),
+    record_field<&IterPhases::comm, &CommSums::shm_calls>("comm_shm_calls"),
 });
 static_assert(lists_every_leaf_once(kIterPhaseFields), "a member of IterPhases is missing from kIterPhaseFields");
 

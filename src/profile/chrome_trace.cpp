@@ -4,6 +4,8 @@
 
 #include <string_view>
 
+#include "comm/coll_route.h"
+
 namespace tpb {
 
 namespace {
@@ -46,6 +48,7 @@ nlohmann::json trace_events(const RankTrace& t) {
       auto e = complete_event(std::string(comm_op_name(c.record.op)), "comm", c.record.start_ns,
                               c.record.end_ns, t);
       e["args"] = {{"bytes", c.record.bytes},
+                   {"route", coll_route_name(static_cast<CollRoute>(c.record.route))},
                    {"group", g.name},
                    {"group_size", g.size},
                    {"group_ranks", g.world_ranks},

@@ -29,8 +29,8 @@ IterRecord distinct_record() {
   r.dtf = 0.0625;
   r.dtb = 0.03125;
   r.dt_opt = 0.015625;
-  r.tp = {0.011, 0.012, 0.013, 14000};
-  r.dp = {0.021, 0.022, 0.023, 24000};
+  r.tp = {0.011, 0.012, 0.013, 14000, 15, 16};
+  r.dp = {0.021, 0.022, 0.023, 24000, 25, 26};
   r.gather_total = 0.031;
   r.gather_exposed = 0.032;
   for (int k = 0; k < kNumMemCategories; ++k) {
@@ -58,6 +58,8 @@ void expect_same(const IterRecord& a, const IterRecord& b) {
     EXPECT_EQ(x.wait, y.wait);
     EXPECT_EQ(x.transfer, y.transfer);
     EXPECT_EQ(x.bytes, y.bytes);
+    EXPECT_EQ(x.calls, y.calls);
+    EXPECT_EQ(x.shm_calls, y.shm_calls);
   }
   EXPECT_EQ(a.gather_total, b.gather_total);
   EXPECT_EQ(a.gather_exposed, b.gather_exposed);
@@ -69,9 +71,9 @@ void expect_same(const IterRecord& a, const IterRecord& b) {
 }
 
 TEST(RecordFields, IterRecordListsEveryMemberOnce) {
-  // 9 scalars, 2 x 4 comm sums, 2 gather times, MemStats' 6 + 6 + 3.
-  EXPECT_EQ(aggregate_leaf_count<IterRecord>(), 34);
-  EXPECT_EQ(record_width(kIterRecordFields), 34);
+  // 9 scalars, 2 x 6 comm sums, 2 gather times, MemStats' 6 + 6 + 3.
+  EXPECT_EQ(aggregate_leaf_count<IterRecord>(), 38);
+  EXPECT_EQ(record_width(kIterRecordFields), 38);
   EXPECT_TRUE(lists_every_leaf_once(kIterRecordFields));
 }
 
@@ -83,7 +85,8 @@ TEST(RecordFields, IterRecordRoundTripsThroughPackUnpack) {
   expect_same(unpack_record(kIterRecordFields, packed.data()), r);
 }
 
-// metrics.jsonl's writer as it was, field by field (docs/results.md lists these keys).
+// metrics.jsonl's writer as it was, field by field (docs/results.md lists these keys), with
+// the call counts by route added since.
 nlohmann::json legacy_metrics_line(const IterRecord& it, size_t rank) {
   nlohmann::json mem_cur = nlohmann::json::object(), mem_peak = nlohmann::json::object();
   for (int k = 0; k < kNumMemCategories; ++k) {
@@ -96,8 +99,10 @@ nlohmann::json legacy_metrics_line(const IterRecord& it, size_t rank) {
           {"dtf_ms", it.dtf * 1e3}, {"dtb_ms", it.dtb * 1e3}, {"opt_ms", it.dt_opt * 1e3},
           {"tp_comm_ms", it.tp.seconds * 1e3}, {"tp_wait_ms", it.tp.wait * 1e3},
           {"tp_transfer_ms", it.tp.transfer * 1e3}, {"tp_bytes", it.tp.bytes},
+          {"tp_calls", it.tp.calls}, {"tp_shm_calls", it.tp.shm_calls},
           {"dp_comm_ms", it.dp.seconds * 1e3}, {"dp_wait_ms", it.dp.wait * 1e3},
           {"dp_transfer_ms", it.dp.transfer * 1e3}, {"dp_bytes", it.dp.bytes},
+          {"dp_calls", it.dp.calls}, {"dp_shm_calls", it.dp.shm_calls},
           {"mem_current_bytes", mem_cur}, {"mem_peak_bytes", mem_peak},
           {"mem_total_peak_bytes", it.mem.total_peak}};
 }
@@ -108,13 +113,14 @@ TEST(RecordFields, MetricsJsonlKeepsTheDocumentedKeysTypesAndValues) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
   const std::vector<std::string> documented = {
-      "dp_bytes", "dp_comm_ms", "dp_transfer_ms", "dp_wait_ms", "dt_ms", "dtb_ms", "dtf_ms", "grad_norm",
-      "iter", "loss", "lr", "mem_current_bytes", "mem_peak_bytes", "mem_total_peak_bytes", "opt_ms",
-      "tp_bytes", "tp_comm_ms", "tp_transfer_ms", "tp_wait_ms", "warmup"};
+      "dp_bytes", "dp_calls", "dp_comm_ms", "dp_shm_calls", "dp_transfer_ms", "dp_wait_ms", "dt_ms", "dtb_ms",
+      "dtf_ms", "grad_norm", "iter", "loss", "lr", "mem_current_bytes", "mem_peak_bytes", "mem_total_peak_bytes",
+      "opt_ms", "tp_bytes", "tp_calls", "tp_comm_ms", "tp_shm_calls", "tp_transfer_ms", "tp_wait_ms", "warmup"};
   EXPECT_EQ(keys, documented);
   EXPECT_TRUE(j["iter"].is_number_integer());
   EXPECT_TRUE(j["warmup"].is_boolean());
   EXPECT_TRUE(j["tp_bytes"].is_number_float());
+  EXPECT_TRUE(j["tp_shm_calls"].is_number_integer());
   EXPECT_TRUE(j["mem_total_peak_bytes"].is_number_integer());
   EXPECT_TRUE(j["mem_peak_bytes"]["activations"].is_number_integer());
   EXPECT_EQ(j["dt_ms"].get<double>(), r.dt * 1e3);
@@ -133,17 +139,17 @@ TEST(RecordFields, MetricsJsonlKeepsTheDocumentedKeysTypesAndValues) {
 }
 
 TEST(RecordFields, IterPhasesRoundTripsAndKeepsItsJson) {
-  EXPECT_EQ(aggregate_leaf_count<IterPhases>(), 8);
+  EXPECT_EQ(aggregate_leaf_count<IterPhases>(), 10);
   EXPECT_TRUE(lists_every_leaf_once(kIterPhaseFields));
   IterPhases p;
   p.step = 1.5;
   p.forward = 0.25;
   p.backward = 0.75;
   p.optimizer = 0.125;
-  p.comm = {0.5, 0.0625, 0.4375, 4096};
+  p.comm = {0.5, 0.0625, 0.4375, 4096, 6, 5};
   std::vector<double> packed(static_cast<size_t>(record_width(kIterPhaseFields)));
   pack_record(kIterPhaseFields, p, packed.data());
-  EXPECT_EQ(packed, (std::vector<double>{1.5, 0.25, 0.75, 0.125, 0.5, 0.0625, 0.4375, 4096}));
+  EXPECT_EQ(packed, (std::vector<double>{1.5, 0.25, 0.75, 0.125, 0.5, 0.0625, 0.4375, 4096, 6, 5}));
   const IterPhases q = unpack_record(kIterPhaseFields, packed.data());
   EXPECT_EQ(q.step, p.step);
   EXPECT_EQ(q.optimizer, p.optimizer);
@@ -153,7 +159,8 @@ TEST(RecordFields, IterPhasesRoundTripsAndKeepsItsJson) {
   const nlohmann::json legacy = {{"step_ms", p.step * 1e3}, {"forward_ms", p.forward * 1e3},
                                  {"backward_ms", p.backward * 1e3}, {"optimizer_ms", p.optimizer * 1e3},
                                  {"comm_ms", p.comm.seconds * 1e3}, {"wait_ms", p.comm.wait * 1e3},
-                                 {"transfer_ms", p.comm.transfer * 1e3}, {"comm_bytes", p.comm.bytes}};
+                                 {"transfer_ms", p.comm.transfer * 1e3}, {"comm_bytes", p.comm.bytes},
+                                 {"comm_calls", p.comm.calls}, {"comm_shm_calls", p.comm.shm_calls}};
   EXPECT_EQ(record_json(kIterPhaseFields, p).dump(), legacy.dump());
 }
 

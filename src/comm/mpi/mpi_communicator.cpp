@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "base/bf16.h"
+#include "comm/mpi/host_reduce.h"
 #include "comm/mpi/mpi_bf16_ops.h"
 
 namespace tpb {
@@ -35,27 +36,6 @@ MPI_Op mpi_op(ReduceOp op, DType t, const char* call) {
             reduce_op_name(op));
   if (t == DType::bf16) return mpi_bf16_op(op);
   return op == ReduceOp::max ? MPI_MAX : MPI_SUM;
-}
-
-// avg = sum / n, applied after the sum (MPI has no average op).
-void finish_avg(void* data, size_t count, DType t, ReduceOp op, int n) {
-  if (op != ReduceOp::avg || n == 1) return;
-  TPB_CHECK(t == DType::f32 || t == DType::f64 || t == DType::bf16,
-            "avg reduction needs fp32, fp64 or bf16, got {}", dtype_name(t));
-  if (t == DType::bf16) {  // scaled in fp32, rounded once back to bf16
-    uint16_t* p = static_cast<uint16_t*>(data);
-    const float inv = 1.0f / static_cast<float>(n);
-    for (size_t i = 0; i < count; ++i) p[i] = float_to_bf16(bf16_to_float(p[i]) * inv);
-    return;
-  }
-  if (t == DType::f64) {
-    double* p = static_cast<double*>(data);
-    for (size_t i = 0; i < count; ++i) p[i] /= n;
-    return;
-  }
-  float* p = static_cast<float*>(data);
-  const float inv = 1.0f / static_cast<float>(n);
-  for (size_t i = 0; i < count; ++i) p[i] *= inv;
 }
 
 }  // namespace
@@ -107,8 +87,21 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned, std::shared_ptr<Comm
   check_mpi(MPI_Allgather(&world_rank, 1, MPI_INT, info.world_ranks.data(), 1, MPI_INT, comm_),
             "MPI_Allgather(world ranks)");
   attach_log(std::move(log), std::move(info));
+  // Intra-node: the ranks that share memory with this one are the whole group.
+  MPI_Comm node = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+            "MPI_Comm_split_type (ranks of this node)");
+  int node_size = 0;
+  const int rc = MPI_Comm_size(node, &node_size);
+  MPI_Comm_free(&node);
+  check_mpi(rc, "MPI_Comm_size (node)");
+  int here = node_size == size_ ? 1 : 0;
+  int all = 0;  // the same answer on every rank, so every rank routes alike
+  check_mpi(MPI_Allreduce(&here, &all, 1, MPI_INT, MPI_MIN, comm_), "MPI_Allreduce (intra-node)");
+  intra_node_ = all == 1;
   counts_.resize(static_cast<size_t>(size_));
   displs_.resize(static_cast<size_t>(size_));
+  counts64_.resize(static_cast<size_t>(size_));
 }
 
 bool MpiCommunicator::concurrent_calls_ok() const {
@@ -120,11 +113,27 @@ bool MpiCommunicator::concurrent_calls_ok() const {
 MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
+  shm_.reset();  // collective over comm_: before it goes
   if (owned_ && !finalized) MPI_Comm_free(&comm_);
+}
+
+CollRoute MpiCommunicator::host_route(CommOp op, size_t bytes, DType dtype) {
+  static const RoutePolicy kDefault;  // auto, the built-in table
+  const RoutePolicy* policy = route_policy() ? route_policy() : &kDefault;
+  const CollRoute r = policy->choose(op, size_, static_cast<int64_t>(bytes), intra_node_, host_reducible(dtype));
+  note_route(r);
+  return r;
+}
+
+ShmCollectives& MpiCommunicator::shm() {
+  if (!shm_) shm_ = std::make_unique<ShmCollectives>(comm_, ShmCollectives::default_chunk_bytes());
+  return *shm_;
 }
 
 void MpiCommunicator::do_all_reduce(const void* send, void* recv, size_t count, DType dtype,
                                     ReduceOp op) {
+  if (host_route(CommOp::all_reduce, count * dtype_size(dtype), dtype) == CollRoute::shm)
+    return shm().all_reduce(send, recv, count, dtype, op);
   const void* src = send == recv ? MPI_IN_PLACE : send;
   check_mpi(MPI_Allreduce(src, recv, static_cast<int>(count), mpi_type(dtype),
                           mpi_op(op, dtype, "all_reduce"), comm_),
@@ -134,6 +143,10 @@ void MpiCommunicator::do_all_reduce(const void* send, void* recv, size_t count, 
 
 void MpiCommunicator::do_all_gather(const void* send, void* recv, size_t send_count, DType dtype) {
   const size_t esize = dtype_size(dtype);
+  if (host_route(CommOp::all_gather, send_count * esize * static_cast<size_t>(size_), dtype) == CollRoute::shm) {
+    for (auto& c : counts64_) c = static_cast<int64_t>(send_count);
+    return shm().all_gather_v(send, recv, counts64_, dtype);
+  }
   const bool in_place =
       send == static_cast<const char*>(recv) + static_cast<size_t>(rank_) * send_count * esize;
   check_mpi(MPI_Allgather(in_place ? MPI_IN_PLACE : send, static_cast<int>(send_count),
@@ -144,6 +157,10 @@ void MpiCommunicator::do_all_gather(const void* send, void* recv, size_t send_co
 
 void MpiCommunicator::do_all_gather_v(const void* send, void* recv, std::span<const int64_t> counts,
                                       DType dtype) {
+  int64_t total = 0;
+  for (int64_t c : counts) total += c;
+  if (host_route(CommOp::all_gather_v, static_cast<size_t>(total) * dtype_size(dtype), dtype) == CollRoute::shm)
+    return shm().all_gather_v(send, recv, counts, dtype);
   int offset = 0;
   for (int r = 0; r < size_; ++r) {
     counts_[static_cast<size_t>(r)] = static_cast<int>(counts[static_cast<size_t>(r)]);
@@ -161,6 +178,10 @@ void MpiCommunicator::do_all_gather_v(const void* send, void* recv, std::span<co
 void MpiCommunicator::do_reduce_scatter(const void* send, void* recv, size_t recv_count,
                                         DType dtype, ReduceOp op) {
   const size_t bytes = recv_count * dtype_size(dtype);
+  if (host_route(CommOp::reduce_scatter, bytes * static_cast<size_t>(size_), dtype) == CollRoute::shm) {
+    for (auto& c : counts64_) c = static_cast<int64_t>(recv_count);
+    return shm().reduce_scatter_v(send, recv, counts64_, dtype, op);
+  }
   const bool in_place = recv == static_cast<const char*>(send) + static_cast<size_t>(rank_) * bytes;
   if (in_place) {
     // MPI's in-place form leaves the result at the start of the buffer; NCCL's (ours) at
@@ -181,6 +202,10 @@ void MpiCommunicator::do_reduce_scatter(const void* send, void* recv, size_t rec
 void MpiCommunicator::do_reduce_scatter_v(const void* send, void* recv,
                                           std::span<const int64_t> counts, DType dtype,
                                           ReduceOp op) {
+  int64_t total = 0;
+  for (int64_t c : counts) total += c;
+  if (host_route(CommOp::reduce_scatter_v, static_cast<size_t>(total) * dtype_size(dtype), dtype) == CollRoute::shm)
+    return shm().reduce_scatter_v(send, recv, counts, dtype, op);
   size_t offset = 0;  // elements before this rank's block
   for (int r = 0; r < size_; ++r) {
     counts_[static_cast<size_t>(r)] = static_cast<int>(counts[static_cast<size_t>(r)]);
@@ -207,6 +232,8 @@ void MpiCommunicator::do_reduce_scatter_v(const void* send, void* recv,
 }
 
 void MpiCommunicator::do_broadcast(void* buf, size_t count, DType dtype, int root) {
+  if (host_route(CommOp::broadcast, count * dtype_size(dtype), dtype) == CollRoute::shm)
+    return shm().broadcast(buf, count, dtype, root);
   check_mpi(MPI_Bcast(buf, static_cast<int>(count), mpi_type(dtype), root, comm_), "MPI_Bcast");
 }
 
@@ -223,7 +250,7 @@ void MpiCommunicator::do_barrier() { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"
 std::unique_ptr<Communicator> MpiCommunicator::do_split(int color, int key, const std::string& name) {
   MPI_Comm child = MPI_COMM_NULL;
   check_mpi(MPI_Comm_split(comm_, color, key, &child), "MPI_Comm_split");
-  return std::unique_ptr<Communicator>(new MpiCommunicator(child, true, shared_log(), name));
+  return std::unique_ptr<Communicator>(new MpiCommunicator(child, true, shared_log(), name));  // policy: split()
 }
 
 }  // namespace tpb

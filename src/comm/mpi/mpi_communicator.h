@@ -12,6 +12,7 @@
 #include <string>
 
 #include "comm/communicator.h"
+#include "comm/mpi/shm_collectives.h"
 
 namespace tpb {
 
@@ -47,6 +48,10 @@ class MpiCommunicator : public Communicator {
   bool concurrent_calls_ok() const override;
   int size() const override { return size_; }
   MPI_Comm handle() const { return comm_; }
+  bool intra_node() const override { return intra_node_; }
+  // The shared-memory engine of this group (made on first use, collectively), for
+  // measurements beside the collectives; null when the group spans nodes.
+  ShmCollectives* shared_memory() { return intra_node_ ? &shm() : nullptr; }
 
  protected:
   void do_all_reduce(const void* send, void* recv, size_t count, DType dtype, ReduceOp op) override;
@@ -61,6 +66,11 @@ class MpiCommunicator : public Communicator {
   void do_all_to_all(const void* send, void* recv, size_t count_per_peer, DType dtype) override;
   void do_barrier() override;
   std::unique_ptr<Communicator> do_split(int color, int key, const std::string& name) override;
+  // The route for this call on host memory (and notes it for the record); the engine of the
+  // shared-memory route, made on its first call (collective: every rank of the group makes
+  // the same choice for the same call).
+  CollRoute host_route(CommOp op, size_t bytes, DType dtype);
+  ShmCollectives& shm();
 
  protected:
   // Takes `comm` (MPI_Comm_free on destruction when owned), learns rank, size and members,
@@ -72,9 +82,12 @@ class MpiCommunicator : public Communicator {
   bool owned_;  // MPI_Comm_free on destruction (not for MPI_COMM_WORLD)
   int rank_ = 0;
   int size_ = 1;
+  bool intra_node_ = false;  // every rank of comm_ on this node
+  std::unique_ptr<ShmCollectives> shm_;
   // Per-call scratch for the v-collectives' int counts and displacements.
   std::vector<int> counts_;
   std::vector<int> displs_;
+  std::vector<int64_t> counts64_;  // the even ops' counts, for the shared-memory route
 };
 
 }  // namespace tpb
