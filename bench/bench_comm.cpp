@@ -13,12 +13,19 @@
 // nccl-tests' bus bandwidth (docs/metrics.md): all_reduce 2(n-1)/n; all_gather,
 // reduce_scatter, all_to_all (n-1)/n; broadcast 1. Out-of-place, fp32, sum.
 //
-//   mpirun -np 2 bench_comm [-b 65536] [-e 67108864] [-f 4] [-n 20] [-w 5] [-r 15] [--op all]
+// --route picks the communicator's route (comm/coll_route.h): mpi (default) measures the
+// communicator's own overhead over the same MPI call; shm or auto measure tpbench's
+// shared-memory route (or the built-in table) against Open MPI's default, interleaved round
+// by round in one launch (docs/comm.md, "Routes").
+//
+//   mpirun -np 2 bench_comm [-b 65536] [-e 67108864] [-f 4] [-n 20] [-w 5] [-r 15] [--op all] [--route mpi]
 #include <fmt/format.h>
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "base/clock.h"
@@ -83,18 +90,24 @@ int main(int argc, char** argv) {
   app.add_option("-r,--rounds", rounds)->check(CLI::Range(1, 1000));
   std::string op_name = "all";
   app.add_option("--op", op_name, "one collective or all");
+  std::string route = "mpi";
+  app.add_option("--route", route, "the communicator's route: mpi, shm or auto (the built-in table)")
+      ->check(CLI::IsMember({"mpi", "shm", "auto"}));
   CLI11_PARSE(app, argc, argv);
   const size_t min_bytes = tpb::parse_size(min_text, "-b/--min-bytes");
   const size_t max_bytes = tpb::parse_size(max_text, "-e/--max-bytes");
 
   tpb::MpiRuntime mpi(&argc, &argv);
   auto world = tpb::MpiCommunicator::world();
+  auto policy = std::make_shared<tpb::RoutePolicy>();
+  if (route != "auto") policy->forced = tpb::parse_host_route(route);
+  world->set_route_policy(policy);
   const MPI_Comm comm = world->handle();
   const int n = world->size();
   const bool root = world->rank() == 0;
   if (root)
-    fmt::print("# {} ranks, {}\n# {:>10} {:>14} {:>12} {:>12} {:>8} {:>9} {:>12}\n", n,
-               tpb::MpiRuntime::library_version(), "bytes", "op", "direct_us", "tpb_us",
+    fmt::print("# {} ranks, {}, tpb route: {}\n# {:>10} {:>14} {:>12} {:>12} {:>8} {:>9} {:>12}\n", n,
+               tpb::MpiRuntime::library_version(), policy->describe(), "bytes", "op", "direct_us", "tpb_us",
                "ratio", "min_ratio", "busbw_GB/s");
 
   for (tpb::CommOp op : tpb::parse_bench_ops(op_name)) {

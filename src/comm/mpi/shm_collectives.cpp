@@ -115,6 +115,13 @@ size_t ShmCollectives::in_round(int64_t count, size_t k, size_t per_round) {
   return n > start ? std::min(per_round, n - start) : 0;
 }
 
+void ShmCollectives::set_sources(const char* in, size_t k, size_t per, size_t e) {
+  for (int q = 0; q < size_; ++q)
+    sources_[static_cast<size_t>(q)] =
+        q == rank_ ? in + (static_cast<size_t>(displs_[static_cast<size_t>(q)]) + k * per) * e
+                   : staging(q) + static_cast<size_t>(rank_) * per * e;
+}
+
 void ShmCollectives::set_counts(std::span<const int64_t> counts) {
   int64_t offset = 0;
   for (int r = 0; r < size_; ++r) {
@@ -152,17 +159,16 @@ void ShmCollectives::reduce_scatter_v(const void* send, void* recv, std::span<co
   const int64_t mine = counts_[static_cast<size_t>(rank_)];
   for (size_t k = 0; k < rounds; ++k, ++round_) {
     char* buf = staging(rank_);
-    for (int q = 0; q < size_; ++q) {
+    for (int q = 0; q < size_; ++q) {  // my own piece is read from the input itself
       const size_t n = in_round(counts_[static_cast<size_t>(q)], k, per);
-      if (n > 0)
+      if (n > 0 && q != rank_)
         std::memcpy(buf + static_cast<size_t>(q) * per * e,
                     in + (static_cast<size_t>(displs_[static_cast<size_t>(q)]) + k * per) * e, n * e);
     }
     sync();
     const size_t n = in_round(mine, k, per);
     if (n == 0) continue;
-    for (int q = 0; q < size_; ++q)
-      sources_[static_cast<size_t>(q)] = staging(q) + static_cast<size_t>(rank_) * per * e;
+    set_sources(in, k, per, e);
     reduce_sources(out + k * per * e, sources_.data(), size_, n, t, op);
   }
   finish_avg(recv, static_cast<size_t>(mine), t, op, size_);
@@ -179,20 +185,19 @@ void ShmCollectives::all_reduce(const void* send, void* recv, size_t count, DTyp
   char* out = static_cast<char*>(recv);
   for (size_t k = 0; k < rounds; ++k, ++round_) {
     char* buf = staging(rank_);
-    for (int q = 0; q < size_; ++q) {
+    for (int q = 0; q < size_; ++q) {  // my own piece is read from the input itself
       const size_t n = in_round(counts_[static_cast<size_t>(q)], k, per);
-      if (n > 0)
+      if (n > 0 && q != rank_)
         std::memcpy(buf + static_cast<size_t>(q) * per * e,
                     in + (static_cast<size_t>(displs_[static_cast<size_t>(q)]) + k * per) * e, n * e);
     }
     sync();
-    // My piece, reduced over every rank and published in place of my own input piece (the
-    // others read only their own pieces of my buffer in this phase).
+    // My piece, reduced over every rank, published in my buffer's slot for it (left empty by
+    // the copy-in; the others read only their own pieces of my buffer in this phase).
     const size_t n = in_round(counts_[static_cast<size_t>(rank_)], k, per);
     char* reduced = buf + static_cast<size_t>(rank_) * per * e;
     if (n > 0) {
-      for (int q = 0; q < size_; ++q)
-        sources_[static_cast<size_t>(q)] = staging(q) + static_cast<size_t>(rank_) * per * e;
+      set_sources(in, k, per, e);
       reduce_sources(reduced, sources_.data(), size_, n, t, op);
       finish_avg(reduced, n, t, op, size_);
     }

@@ -10,7 +10,8 @@
 // from the others' buffers. Rounds alternate between the two buffers across calls, so a
 // buffer is rewritten only two rounds after it was read, with a sync between: one sync per
 // round (all-reduce: two, one after the reduction). Per round:
-//   reduce_scatter_v  copy my input's p pieces in; reduce piece `me` of every rank into recv.
+//   reduce_scatter_v  copy my input's pieces for the others in; reduce piece `me` of every
+//                     rank (mine from my input) into recv.
 //   all_reduce        as reduce_scatter_v over an even split, the reduced piece published in
 //                     my buffer; sync; copy every rank's reduced piece into recv.
 //   all_gather_v      copy my piece in; copy every rank's piece into recv.
@@ -64,6 +65,8 @@ class ShmCollectives {
   // Elements of a block of `count` that round k moves, with `per_round` a round.
   static size_t in_round(int64_t count, size_t k, size_t per_round);
   void set_counts(std::span<const int64_t> counts);
+  // Round k's sources of my piece: every other rank's staging buffer, and my own input.
+  void set_sources(const char* in, size_t k, size_t per, size_t e);
 
   MPI_Win win_ = MPI_WIN_NULL;
   int rank_ = 0;
