@@ -1,15 +1,18 @@
 // The collective-route flags end to end (tpbench --coll-route, --coll-table, comm
 // --tune-routes): bad values refused with exit 2 and one message naming them; a real 2-rank
 // `comm` forced onto each route reports that route in every JSON row with nothing wrong;
-// and a tuned profile's "routes" loads as a table that a later run uses, row by row.
+// a tuned profile's "routes" loads as a table that a later run uses, row by row; and a
+// hand-written table mixing routes by size sends each row of a run its own way.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "cli_test_util.h"
 #include "comm/coll_route.h"
@@ -128,6 +131,34 @@ TEST_F(CollRouteCli, TunedProfileLoadsAsATableThatRunsUse) {
     }
   }
   EXPECT_EQ(routed_rows, 4u * 3u);  // 4K 8K 16K of each routed op
+  EXPECT_EQ(j.at("wrong_total").get<int64_t>(), 0);
+}
+
+TEST_F(CollRouteCli, HandWrittenTableRoutesEachRow) {
+  // A profile whose table mixes routes by size (a tuned one on this machine may be all shm).
+  const std::string table = path("mixed.json");
+  std::ofstream(table) << R"({"schema": "tpbench.cost_model/1", "routes": {"schema": "tpbench.coll_routes/1", "routes": [
+      {"op": "all_reduce", "group_size": 2, "rules": [{"below_bytes": 8192, "route": "mpi"}, {"below_bytes": null, "route": "shm"}]},
+      {"op": "all_gather", "group_size": 2, "rules": [{"below_bytes": null, "route": "mpi"}]},
+      {"op": "broadcast", "group_size": 2, "rules": [{"below_bytes": 8192, "route": "shm"}, {"below_bytes": null, "route": "mpi"}]}]}})";
+  const std::string json = path("mixed_run.json");
+  const Result r = run(kExe + " --nproc 2 --coll-table " + table + " comm --op all -b 4K -e 16K -n 1 -w 0 --json " + json);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(count(r.output, "# collective routes: auto (" + table +
+                                " table): [2 ranks] all_reduce mpi<8K<=shm; all_gather mpi; broadcast shm<8K<=mpi\n"),
+            1)
+      << r.output;
+  const std::map<std::string, std::vector<std::string>> want = {  // 4K, 8K, 16K
+      {"all_reduce", {"mpi", "shm", "shm"}},
+      {"all_gather", {"mpi", "mpi", "mpi"}},
+      {"reduce_scatter", {"mpi", "mpi", "mpi"}},  // no rules: mpi
+      {"broadcast", {"shm", "mpi", "mpi"}},
+      {"all_to_all", {"mpi", "mpi", "mpi"}}};
+  const nlohmann::json j = read_json(json);
+  std::map<std::string, std::vector<std::string>> got;
+  for (const auto& op : j.at("ops"))
+    for (const auto& row : op.at("sizes")) got[op.at("op").get<std::string>()].push_back(row.at("route").get<std::string>());
+  EXPECT_EQ(got, want);
   EXPECT_EQ(j.at("wrong_total").get<int64_t>(), 0);
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <unistd.h>
 
@@ -15,6 +16,9 @@
 #include "comm/coll_route.h"
 
 namespace tpb {
+
+void PrintTo(CollRoute r, std::ostream* os) { *os << coll_route_name(r); }  // gtest: names, not bytes
+
 namespace {
 
 constexpr int64_t kMax = INT64_MAX;
@@ -120,8 +124,8 @@ TEST(RouteTableJson, RoundTripsEqual) {
   const RouteTable back = route_table_from_json(nlohmann::json::parse(j.dump()), "t.json");
   EXPECT_EQ(back, t);
   EXPECT_EQ(back.source, "t.json");
-  EXPECT_EQ(back.lookup(CommOp::broadcast, 8, 1 << 20), CollRoute::mpi);
-  EXPECT_EQ(back.lookup(CommOp::broadcast, 8, (1 << 20) + 1), CollRoute::mpi);
+  EXPECT_EQ(back.lookup(CommOp::broadcast, 8, (1 << 20) - 1), CollRoute::mpi);
+  EXPECT_EQ(back.lookup(CommOp::broadcast, 8, 1 << 20), CollRoute::shm);
   EXPECT_EQ(back.lookup(CommOp::broadcast, 8, 511), CollRoute::shm);
   EXPECT_EQ(route_table_from_json(to_json(builtin_route_table()), "b"), builtin_route_table());
 }

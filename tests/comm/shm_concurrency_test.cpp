@@ -126,9 +126,10 @@ TEST_F(ShmMesh, UnevenCountsOnBothTpGroups) {
 TEST_F(ShmMesh, DpThreadOverlapsTpAllReduces) {
   if (!tp_->concurrent_calls_ok() || !dp_->concurrent_calls_ok())
     GTEST_SKIP() << "MPI was not given MPI_THREAD_MULTIPLE";
-  constexpr int kIters = 40;
-  // Mostly small calls, every fourth past the staging chunk (several rounds).
-  const auto count_of = [](int it) { return it % 4 == 0 ? size_t{300007} : size_t{13 + it}; };
+  constexpr int kIters = 200;
+  // Mostly past the staging chunk (several rounds, long reductions that overlap), every
+  // fourth small.
+  const auto count_of = [](int it) { return it % 4 != 0 ? size_t{300007} : static_cast<size_t>(13 + it); };
   // Call `it` on a group of members m: rank r sends i + r * 2^21 + it (exact below 2^24).
   const auto run = [&](Communicator& c, int64_t& wrong) {
     const std::vector<int> m = c.world_ranks();
