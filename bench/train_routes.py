@@ -55,8 +55,10 @@ def main():
         for k in range(a.launches):
             for route in ("mpi", "shm"):
                 s, steps = train(a.tpbench, route, tp, a.iters, a.out, f"{layout}-{route}-{k}")
-                comm = s["tp_comm_ms"]["median"] + s["dp_comm_ms"]["median"]
-                res[route].append({"comm_ms": comm, "step_ms": s["step_ms"]["median"]})
+                # comm = transfer (the route's own time) + wait (for the slower rank to arrive).
+                part = lambda key: s["tp_" + key]["median"] + s["dp_" + key]["median"]
+                res[route].append({"comm_ms": part("comm_ms"), "transfer_ms": part("transfer_ms"),
+                                   "wait_ms": part("wait_ms"), "step_ms": s["step_ms"]["median"]})
                 curve = [(x[0], x[1]) for x in steps]
                 if route in curves and curves[route] != curve:
                     sys.exit(f"train_routes: {layout} {route}: losses differ between launches")
@@ -67,16 +69,22 @@ def main():
                     sys.exit(f"train_routes: {layout} --coll-route {route}: {shm_calls} calls on shm")
         same = curves["mpi"] == curves["shm"]
         med = {r: statistics.median(x["comm_ms"] for x in v) for r, v in res.items()}
+        xfer = {r: statistics.median(x["transfer_ms"] for x in v) for r, v in res.items()}
         step = {r: statistics.median(x["step_ms"] for x in v) for r, v in res.items()}
         rows.append(f"| {layout} | " + " / ".join(f"{x['comm_ms']:.2f}" for x in res["mpi"]) + " | "
-                    + " / ".join(f"{x['comm_ms']:.2f}" for x in res["shm"]) + f" | {med['mpi'] / med['shm']:.2f}x | "
+                    + " / ".join(f"{x['comm_ms']:.2f}" for x in res["shm"]) + " | "
+                    + " / ".join(f"{x['transfer_ms']:.2f}" for x in res["mpi"]) + " | "
+                    + " / ".join(f"{x['transfer_ms']:.2f}" for x in res["shm"])
+                    + f" | {med['mpi'] / med['shm']:.2f}x | {xfer['mpi'] / xfer['shm']:.2f}x | "
                     f"{step['mpi']:.1f} / {step['shm']:.1f} | {'identical' if same else 'DIFFERENT'} |")
         doc[layout] = {"runs": res, "losses_identical": same, "curve": curves["mpi"]}
         if not same:
             print(f"train_routes: {layout}: the losses or grad norms differ between the routes", file=sys.stderr)
     text = (f"ezpz-fsdp-tp, seq 256, batch 4, 2 ranks, {a.iters} iterations, {a.launches} launches per "
-            "route, alternating\n\n| layout | comm ms/step, mpi (per launch) | comm ms/step, shm (per launch) | "
-            "mpi/shm (medians) | step ms, mpi / shm (medians) | losses and grad norms |\n|---|---|---|---:|---|---|\n"
+            "route, alternating. comm = transfer + wait (for the slower rank; compute imbalance, not the route)."
+            "\n\n| layout | comm ms/step, mpi (per launch) | comm ms/step, shm | transfer ms/step, mpi | "
+            "transfer ms/step, shm | comm mpi/shm (medians) | transfer mpi/shm (medians) | step ms, mpi / shm "
+            "(medians) | losses and grad norms |\n|---|---|---|---|---|---:|---:|---|---|\n"
             + "\n".join(rows) + "\n")
     with open(os.path.join(a.out, "train_routes.md"), "w") as f:
         f.write(text)

@@ -239,8 +239,16 @@ TEST(RoutePolicy, ForcedMpiAlwaysMpiAndAutoFollowsTheTable) {
   EXPECT_EQ(tabled.choose(CommOp::all_reduce, 2, 8192, false, true), CollRoute::mpi);
   EXPECT_EQ(tabled.choose(CommOp::broadcast, 2, 8192, true, true), CollRoute::mpi);  // no rules
 
-  const RoutePolicy builtin;  // the default: shm for every routed op
+  const RoutePolicy builtin;  // the default: shm for every routed op from 4 ranks; measured rules on 2
   for (CommOp op : kRoutedOps) EXPECT_EQ(builtin.choose(op, 4, 1 << 20, true, true), CollRoute::shm);
+  for (CommOp op : kRoutedOps) EXPECT_EQ(builtin.choose(op, 8, 64 << 20, true, true), CollRoute::shm);
+  EXPECT_EQ(builtin.choose(CommOp::all_reduce, 2, 64 << 20, true, true), CollRoute::shm);
+  EXPECT_EQ(builtin.choose(CommOp::reduce_scatter_v, 2, 4096, true, true), CollRoute::shm);
+  EXPECT_EQ(builtin.choose(CommOp::broadcast, 2, (64 << 10) - 1, true, true), CollRoute::shm);
+  EXPECT_EQ(builtin.choose(CommOp::broadcast, 2, 64 << 10, true, true), CollRoute::mpi);
+  EXPECT_EQ(builtin.choose(CommOp::all_gather_v, 3, 128 << 10, true, true), CollRoute::mpi);  // 2's rules
+  EXPECT_EQ(builtin.choose(CommOp::all_gather, 2, 1 << 20, true, true), CollRoute::shm);
+  EXPECT_EQ(builtin.choose(CommOp::all_gather, 2, 64 << 20, true, true), CollRoute::mpi);
 }
 
 TEST(RoutePolicy, DescribeSaysForcedOrWhichTable) {
@@ -252,7 +260,9 @@ TEST(RoutePolicy, DescribeSaysForcedOrWhichTable) {
 
   const RoutePolicy builtin;
   EXPECT_EQ(builtin.describe(),
-            "auto (built-in table): [2 ranks] all_reduce shm; all_gather shm; reduce_scatter shm; broadcast shm");
+            "auto (built-in table): [2 ranks] all_reduce shm; all_gather shm<64K<=mpi<512K<=shm<64M<=mpi; "
+            "reduce_scatter shm; broadcast shm<64K<=mpi [4 ranks] all_reduce shm; all_gather shm; reduce_scatter "
+            "shm; broadcast shm");
 
   RoutePolicy tabled;
   tabled.table = two_op_table();
