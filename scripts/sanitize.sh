@@ -62,10 +62,10 @@ fi
 if [[ $which == all || $which == tsan ]]; then
   echo "sanitize: TSan build of the communication-thread tests (build-tsan/)"
   configure build-tsan "-fsanitize=thread -fno-omit-frame-pointer"
-  cmake --build build-tsan --parallel "$jobs" --target test_dp_deferred test_model_parallel
+  cmake --build build-tsan --parallel "$jobs" --target test_dp_deferred test_model_parallel test_shm_concurrency
   # Open MPI is not instrumented: reports whose every frame is inside it are suppressed
   # (scripts/sanitizers/tsan.supp); a race with a frame in tpbench still fails the test.
   export TSAN_OPTIONS="suppressions=$root/scripts/sanitizers/tsan.supp:halt_on_error=1:exitcode=66:second_deadlock_stack=1"
-  ctest --test-dir build-tsan --output-on-failure --timeout 1200 -R '^(test_dp_deferred|test_model_parallel)_np' ${CTEST_ARGS:-} || status=1
+  ctest --test-dir build-tsan --output-on-failure --timeout 1200 -R '^(test_dp_deferred|test_model_parallel|test_shm_concurrency)_np' ${CTEST_ARGS:-} || status=1
 fi
 exit "$status"
