@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "base/error.h"
+#include "base/json_integer.h"
 
 namespace tpb {
 
@@ -148,9 +149,9 @@ RouteTable route_table_from_json(const nlohmann::json& j, const std::string& sou
         const auto route = parse_host_route(name);
         TPB_CHECK(route.has_value(), "{}: route '{}' is not mpi or shm", op_name, name);
         const auto& below = r.at("below_bytes");
-        rules.push_back({below.is_null() ? INT64_MAX : below.get<int64_t>(), *route});
+        rules.push_back({below.is_null() ? INT64_MAX : json_integer<int64_t>(below, "below_bytes"), *route});
       }
-      t.set(*op, e.at("group_size").get<int>(), std::move(rules));
+      t.set(*op, json_integer_at<int>(e, "group_size"), std::move(rules));
     }
     t.source = source;
     return t;

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "base/error.h"
+#include "base/json_integer.h"
 
 namespace tpb {
 
@@ -73,33 +74,33 @@ FlightDump parse_flight_dump(const nlohmann::json& doc) {
   try {
     TPB_CHECK(doc.is_object() && doc.value("schema", "") == kSchema, "not a {} document", kSchema);
     FlightDump d;
-    d.rank = doc.at("rank").get<int>();
-    d.world_size = doc.at("world_size").get<int>();
-    d.pid = doc.value("pid", int64_t{0});
+    d.rank = json_integer_at<int>(doc, "rank");
+    d.world_size = json_integer_at<int>(doc, "world_size");
+    d.pid = doc.contains("pid") ? json_integer_at<int64_t>(doc, "pid") : 0;
     d.host = doc.value("host", "");
     d.reason = doc.value("reason", "");
     d.timeout_s = doc.value("timeout_s", 0.0);
-    d.now_ns = doc.at("now_ns").get<int64_t>();
+    d.now_ns = json_integer_at<int64_t>(doc, "now_ns");
     TPB_CHECK(d.world_size >= 1 && d.rank >= 0 && d.rank < d.world_size, "rank {} outside a world of {}", d.rank,
               d.world_size);
     std::map<std::pair<std::string, std::vector<int>>, int> seen;
     for (const auto& g : doc.at("groups")) {
       FlightDumpGroup fg;
       fg.name = g.at("name").get<std::string>();
-      fg.ranks = g.at("ranks").get<std::vector<int>>();
-      fg.entered = g.at("entered").get<int64_t>();
-      fg.completed = g.at("completed").get<int64_t>();
+      for (const auto& r : g.at("ranks")) fg.ranks.push_back(json_integer<int>(r, "ranks"));
+      fg.entered = json_integer_at<int64_t>(g, "entered");
+      fg.completed = json_integer_at<int64_t>(g, "completed");
       fg.occurrence = seen[{fg.name, fg.ranks}]++;
       for (const auto& e : g.at("entries")) {
         FlightEntry fe;
-        fe.seq = e.at("seq").get<int64_t>();
+        fe.seq = json_integer_at<int64_t>(e, "seq");
         const std::string op = e.at("op").get<std::string>();
         const auto parsed = op_from_name(op);
         TPB_CHECK(parsed.has_value(), "unknown op '{}'", op);
         fe.op = *parsed;
-        fe.bytes = e.at("bytes").get<int64_t>();
-        fe.start_ns = e.at("start_ns").get<int64_t>();
-        fe.end_ns = e.at("end_ns").is_null() ? 0 : e.at("end_ns").get<int64_t>();
+        fe.bytes = json_integer_at<int64_t>(e, "bytes");
+        fe.start_ns = json_integer_at<int64_t>(e, "start_ns");
+        fe.end_ns = e.at("end_ns").is_null() ? 0 : json_integer_at<int64_t>(e, "end_ns");
         fg.entries.push_back(fe);
       }
       d.groups.push_back(std::move(fg));

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/json_integer.h"
 #include "commbench/bench_op.h"
 #include "report/atomic_file.h"
 
@@ -55,9 +56,9 @@ CostModel cost_model_from_json(const nlohmann::json& j) {
             j.value("schema", ""), kCostModelSchema);
   CostModel m;
   m.machine = j.at("machine");
-  m.world_size = j.at("world_size").get<int>();
+  m.world_size = json_integer_at<int>(j, "world_size");
   m.group = j.at("group").get<std::string>();
-  m.group_size = j.at("group_size").get<int>();
+  m.group_size = json_integer_at<int>(j, "group_size");
   m.dtype = dtype_from_name(j.at("dtype").get<std::string>());
   for (const auto& [name, o] : j.at("ops").items()) {
     AlphaBetaFit f;

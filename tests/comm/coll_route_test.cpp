@@ -168,6 +168,13 @@ TEST(RouteTableJson, RefusesBadTablesNamingTheSource) {
   unsorted["routes"][0]["rules"] = {{{"below_bytes", 8192}, {"route", "shm"}}, {{"below_bytes", 4096}, {"route", "mpi"}},
                                     {{"below_bytes", nullptr}, {"route", "shm"}}};
   refused(unsorted, "is not above the rule before it");
+
+  nlohmann::json fractional = good;  // not cast: refused by name
+  fractional["routes"][0]["rules"][0]["below_bytes"] = 4096.5;
+  refused(fractional, "'below_bytes' must be an integer, not 4096.5");
+  nlohmann::json huge_group = good;
+  huge_group["routes"][0]["group_size"] = int64_t{1} << 33;
+  refused(huge_group, "'group_size' = 8589934592 is outside");
 }
 
 class RouteTableFile : public ::testing::Test {

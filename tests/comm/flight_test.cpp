@@ -124,6 +124,36 @@ TEST(FlightDump, RoundTripsThroughJson) {
   EXPECT_THROW(parse_flight_dump(nlohmann::json{{"schema", "other"}}), Error);
 }
 
+// Integers that are not integers or do not fit are refused by name (nlohmann's get<int64_t>
+// would cast 8.9e23 with undefined behaviour: a fuzz_cost_model finding).
+TEST(FlightDump, RefusesNumbersThatAreNotIntegersOfTheirType) {
+  FakeComm world;
+  float x = 0;
+  world.broadcast(&x, 1, DType::f32, 0);
+  const nlohmann::json good = flight_dump_json(*world.log().flight(), {0, 1, "test", 3.0, now_ns()});
+  const auto refused = [&](const char* key, const nlohmann::json& value, const std::string& what) {
+    nlohmann::json bad = good;
+    bad[key] = value;
+    try {
+      parse_flight_dump(bad);
+      ADD_FAILURE() << key << " = " << value.dump() << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  refused("now_ns", 8.88889e+23, "'now_ns' must be an integer, not 8.88889e+23");
+  refused("now_ns", 1.5, "'now_ns' must be an integer");
+  refused("now_ns", nlohmann::json(uint64_t{1} << 63), "'now_ns' = 9223372036854775808 is above");
+  refused("rank", int64_t{1} << 40, "'rank' = 1099511627776 is outside");
+  refused("world_size", "2", "'world_size' must be an integer, not \"2\"");
+  nlohmann::json bad_ranks = good;
+  bad_ranks["groups"][0]["ranks"] = {0, 0.5};
+  EXPECT_THROW(parse_flight_dump(bad_ranks), Error);
+  nlohmann::json bad_bytes = good;
+  bad_bytes["groups"][0]["entries"][0]["bytes"] = 1e300;
+  EXPECT_THROW(parse_flight_dump(bad_bytes), Error);
+}
+
 // Synthetic dumps: group name, members, entered, completed, and the op of the last entry.
 FlightDumpGroup group(std::string name, std::vector<int> ranks, int64_t entered, int64_t completed,
                       CommOp op = CommOp::all_reduce, int64_t bytes = 4096) {

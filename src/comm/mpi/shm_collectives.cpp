@@ -122,6 +122,16 @@ void ShmCollectives::set_sources(const char* in, size_t k, size_t per, size_t e)
                    : staging(q) + static_cast<size_t>(rank_) * per * e;
 }
 
+void ShmCollectives::stage_pieces(const char* in, size_t k, size_t per, size_t e) {
+  char* buf = staging(rank_);
+  for (int q = 0; q < size_; ++q) {
+    const size_t n = in_round(counts_[static_cast<size_t>(q)], k, per);
+    if (n > 0 && q != rank_)
+      std::memcpy(buf + static_cast<size_t>(q) * per * e,
+                  in + (static_cast<size_t>(displs_[static_cast<size_t>(q)]) + k * per) * e, n * e);
+  }
+}
+
 void ShmCollectives::set_counts(std::span<const int64_t> counts) {
   int64_t offset = 0;
   for (int r = 0; r < size_; ++r) {
@@ -158,13 +168,7 @@ void ShmCollectives::reduce_scatter_v(const void* send, void* recv, std::span<co
   char* out = static_cast<char*>(recv);
   const int64_t mine = counts_[static_cast<size_t>(rank_)];
   for (size_t k = 0; k < rounds; ++k, ++round_) {
-    char* buf = staging(rank_);
-    for (int q = 0; q < size_; ++q) {  // my own piece is read from the input itself
-      const size_t n = in_round(counts_[static_cast<size_t>(q)], k, per);
-      if (n > 0 && q != rank_)
-        std::memcpy(buf + static_cast<size_t>(q) * per * e,
-                    in + (static_cast<size_t>(displs_[static_cast<size_t>(q)]) + k * per) * e, n * e);
-    }
+    stage_pieces(in, k, per, e);
     sync();
     const size_t n = in_round(mine, k, per);
     if (n == 0) continue;
@@ -185,12 +189,7 @@ void ShmCollectives::all_reduce(const void* send, void* recv, size_t count, DTyp
   char* out = static_cast<char*>(recv);
   for (size_t k = 0; k < rounds; ++k, ++round_) {
     char* buf = staging(rank_);
-    for (int q = 0; q < size_; ++q) {  // my own piece is read from the input itself
-      const size_t n = in_round(counts_[static_cast<size_t>(q)], k, per);
-      if (n > 0 && q != rank_)
-        std::memcpy(buf + static_cast<size_t>(q) * per * e,
-                    in + (static_cast<size_t>(displs_[static_cast<size_t>(q)]) + k * per) * e, n * e);
-    }
+    stage_pieces(in, k, per, e);
     sync();
     // My piece, reduced over every rank, published in my buffer's slot for it (left empty by
     // the copy-in; the others read only their own pieces of my buffer in this phase).

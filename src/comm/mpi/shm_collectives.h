@@ -67,6 +67,9 @@ class ShmCollectives {
   void set_counts(std::span<const int64_t> counts);
   // Round k's sources of my piece: every other rank's staging buffer, and my own input.
   void set_sources(const char* in, size_t k, size_t per, size_t e);
+  // Round k's copy-in: every other rank's piece of my input into its slot of my staging
+  // buffer (my own piece is read from the input itself).
+  void stage_pieces(const char* in, size_t k, size_t per, size_t e);
 
   MPI_Win win_ = MPI_WIN_NULL;
   int rank_ = 0;
