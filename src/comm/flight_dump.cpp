@@ -39,6 +39,14 @@ std::string ranks_phrase(const std::vector<int>& ranks) {
   return fmt::format("rank{} {}", ranks.size() == 1 ? "" : "s", fmt::join(ranks, ", "));
 }
 
+// Seconds from `from_ns` to `to_ns` of a dump's clock readings: a file may hold any int64s,
+// so a difference that would overflow int64 is taken in double instead.
+double dump_seconds(int64_t from_ns, int64_t to_ns) {
+  int64_t d = 0;
+  if (__builtin_sub_overflow(to_ns, from_ns, &d)) return (static_cast<double>(to_ns) - static_cast<double>(from_ns)) * 1e-9;
+  return static_cast<double>(d) * 1e-9;
+}
+
 }  // namespace
 
 nlohmann::json flight_dump_json(const FlightRecorder& recorder, const FlightDumpMeta& meta) {
@@ -201,7 +209,7 @@ FlightDiagnosis diagnose_flight(const std::vector<FlightDump>& dumps) {
             h.mismatch = true;
           }
           const FlightDump& d = *by_rank.at(m);
-          const double inside_s = (d.now_ns - e->start_ns) * 1e-9;
+          const double inside_s = dump_seconds(e->start_ns, d.now_ns);
           h.waited_s = std::max(h.waited_s, inside_s);
           starts.emplace_back(m, e->start_ns);
           // A responsive watchdog dumps within a poll (<= 1 s) of its limit.
@@ -218,7 +226,7 @@ FlightDiagnosis diagnose_flight(const std::vector<FlightDump>& dumps) {
     int64_t first_start = INT64_MAX;
     for (const auto& [m, t] : starts) first_start = std::min(first_start, t);
     for (const auto& [m, t] : starts)
-      if ((t - first_start) * 1e-9 > std::max(1.5, 0.5 * limit_s) &&
+      if (dump_seconds(first_start, t) > std::max(1.5, 0.5 * limit_s) &&
           std::find(h.late.begin(), h.late.end(), m) == h.late.end())
         h.late.push_back(m);
     std::sort(h.late.begin(), h.late.end());
@@ -301,7 +309,7 @@ FlightDiagnosis diagnose_flight(const std::vector<FlightDump>& dumps) {
       if (g.entered > g.completed) {
         const FlightEntry* e = entry_of(g, g.entered);
         parts.push_back(fmt::format("inside {} {} #{}{}", g.name, e ? comm_op_name(e->op) : "?", g.entered,
-                                    e ? fmt::format(" for {:.1f} s", (d.now_ns - e->start_ns) * 1e-9) : ""));
+                                    e ? fmt::format(" for {:.1f} s", dump_seconds(e->start_ns, d.now_ns)) : ""));
       } else {
         parts.push_back(fmt::format("{} done to #{}", g.name, g.completed));
       }

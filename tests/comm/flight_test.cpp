@@ -193,6 +193,18 @@ TEST(FlightDiagnosis, NamesTheRankWithoutADump) {
       << d.summary;
 }
 
+TEST(FlightDiagnosis, ClockReadingsAtTheEndsOfInt64DoNotWrap) {
+  // A dump file may hold any int64: now - start would overflow int64 (undefined, and a
+  // negative wait); it is taken in double.
+  FlightDumpGroup g = group("tp", {0, 1}, 57, 56);
+  g.entries[0].start_ns = INT64_MIN;
+  FlightDump d0 = dump(0, 2, {g});
+  d0.now_ns = INT64_MAX;
+  const FlightDiagnosis d = diagnose_flight({d0});
+  ASSERT_EQ(d.hangs.size(), 1u);
+  EXPECT_NEAR(d.hangs[0].waited_s, 2.0 * 9.223372036854775807e9, 1.0);
+}
+
 TEST(FlightDiagnosis, FourRanksTheVictimsWaitingElsewhereAreNotBlamed) {
   // tp {0,1} {2,3}, dp {0,2} {1,3}; rank 1 is stopped in its backward: rank 0 waits in tp,
   // rank 3 waits for rank 1 in dp, rank 2 waits for rank 0 in dp.
