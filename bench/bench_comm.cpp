@@ -18,7 +18,7 @@
 // shared-memory route (or the built-in table) against Open MPI's default, interleaved round
 // by round in one launch (docs/comm.md, "Routes").
 //
-//   mpirun -np 2 bench_comm [-b 65536] [-e 67108864] [-f 4] [-n 20] [-w 5] [-r 15] [--op all] [--route mpi]
+//   mpirun -np 2 bench_comm [-b 65536] [-e 67108864] [-f 4] [-n 20] [-w 5] [-r 15] [--op all] [--route mpi] [--buffers auto]
 #include <fmt/format.h>
 #include <mpi.h>
 
@@ -91,6 +91,12 @@ int main(int argc, char** argv) {
   std::string op_name = "all";
   app.add_option("--op", op_name, "one collective or all");
   std::string route = "mpi";
+  // Default: separate buffers when comparing routes (sharing them, the shm route ran 1.5-2.4x
+  // slower on pages Open MPI's CMA had just read: an artifact, docs/comm.md), shared when
+  // measuring the communicator's own overhead over the same MPI call (--route mpi).
+  std::string buffers_mode = "auto";
+  app.add_option("--buffers", buffers_mode, "shared | separate | auto (separate unless --route mpi)")
+      ->check(CLI::IsMember({"shared", "separate", "auto"}));
   app.add_option("--route", route, "the communicator's route: mpi, shm or auto (the built-in table)")
       ->check(CLI::IsMember({"mpi", "shm", "auto"}));
   CLI11_PARSE(app, argc, argv);
@@ -102,12 +108,13 @@ int main(int argc, char** argv) {
   auto policy = std::make_shared<tpb::RoutePolicy>();
   if (route != "auto") policy->forced = tpb::parse_host_route(route);
   world->set_route_policy(policy);
+  const bool separate = buffers_mode == "separate" || (buffers_mode == "auto" && route != "mpi");
   const MPI_Comm comm = world->handle();
   const int n = world->size();
   const bool root = world->rank() == 0;
   if (root)
-    fmt::print("# {} ranks, {}, tpb route: {}\n# {:>10} {:>14} {:>12} {:>12} {:>8} {:>9} {:>12}\n", n,
-               tpb::MpiRuntime::library_version(), policy->describe(), "bytes", "op", "direct_us", "tpb_us",
+    fmt::print("# {} ranks, {}, tpb route: {}, {} buffers\n# {:>10} {:>14} {:>12} {:>12} {:>8} {:>9} {:>12}\n", n,
+               tpb::MpiRuntime::library_version(), policy->describe(), separate ? "separate" : "shared", "bytes", "op", "direct_us", "tpb_us",
                "ratio", "min_ratio", "busbw_GB/s");
 
   for (tpb::CommOp op : tpb::parse_bench_ops(op_name)) {
@@ -120,7 +127,17 @@ int main(int argc, char** argv) {
       std::fill(buffers.recv.begin(), buffers.recv.end(), std::byte{0});
       const tpb::CollectiveCall call =
           tpb::make_call(op, tpb::DType::f32, count, /*in_place=*/false, /*root=*/0, *world, buffers);
-      auto direct = [&] { direct_call(call, comm); };
+      // Separate buffers: the direct calls on buffers of their own, so that neither route runs
+      // on memory the other just touched (Open MPI's CMA reads the peer's pages).
+      tpb::BenchBuffers own;
+      if (separate) {
+        own.resize(count, tpb::DType::f32);
+        std::fill(own.send.begin(), own.send.end(), std::byte{0});
+        std::fill(own.recv.begin(), own.recv.end(), std::byte{0});
+      }
+      const tpb::CollectiveCall direct_on =
+          separate ? tpb::make_call(op, tpb::DType::f32, count, false, 0, *world, own) : call;
+      auto direct = [&] { direct_call(direct_on, comm); };
       auto through = [&] { tpb::issue(*world, call); };
       // Warm up both, and size the blocks to last >= 20 ms so small sizes are not all noise.
       const double est = std::max(time_block(comm, std::max(warmup, 1), direct),
