@@ -41,6 +41,13 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
+// fp32 send and receive buffers of `count` elements, zeroed.
+void zero_buffers(tpb::BenchBuffers& b, size_t count) {
+  b.resize(count, tpb::DType::f32);
+  std::fill(b.send.begin(), b.send.end(), std::byte{0});
+  std::fill(b.recv.begin(), b.recv.end(), std::byte{0});
+}
+
 // Seconds per call for `iters` calls of f, as the slowest rank saw it.
 template <typename F>
 double time_block(MPI_Comm comm, int iters, F&& f) {
@@ -122,19 +129,13 @@ int main(int argc, char** argv) {
       // bytes is the full buffer (nccl-tests' convention), rounded as `tpbench comm` does.
       const size_t count = tpb::op_element_count(op, bytes, tpb::DType::f32, n);
       tpb::BenchBuffers buffers;
-      buffers.resize(count, tpb::DType::f32);
-      std::fill(buffers.send.begin(), buffers.send.end(), std::byte{0});
-      std::fill(buffers.recv.begin(), buffers.recv.end(), std::byte{0});
+      zero_buffers(buffers, count);
       const tpb::CollectiveCall call =
           tpb::make_call(op, tpb::DType::f32, count, /*in_place=*/false, /*root=*/0, *world, buffers);
       // Separate buffers: the direct calls on buffers of their own, so that neither route runs
       // on memory the other just touched (Open MPI's CMA reads the peer's pages).
       tpb::BenchBuffers own;
-      if (separate) {
-        own.resize(count, tpb::DType::f32);
-        std::fill(own.send.begin(), own.send.end(), std::byte{0});
-        std::fill(own.recv.begin(), own.recv.end(), std::byte{0});
-      }
+      if (separate) zero_buffers(own, count);
       const tpb::CollectiveCall direct_on =
           separate ? tpb::make_call(op, tpb::DType::f32, count, false, 0, *world, own) : call;
       auto direct = [&] { direct_call(direct_on, comm); };

@@ -11,8 +11,13 @@ namespace tpb {
 int64_t now_ns();
 
 // Seconds between two now_ns() readings.
+// Exact for any real interval; readings from a file may be any int64s, so a difference that
+// would overflow int64 is taken in double instead.
 inline double seconds_between(int64_t start_ns, int64_t end_ns) {
-  return static_cast<double>(end_ns - start_ns) * 1e-9;
+  int64_t d = 0;
+  if (__builtin_sub_overflow(end_ns, start_ns, &d))
+    return (static_cast<double>(end_ns) - static_cast<double>(start_ns)) * 1e-9;
+  return static_cast<double>(d) * 1e-9;
 }
 
 }  // namespace tpb

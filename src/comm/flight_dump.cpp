@@ -11,6 +11,7 @@
 #include <set>
 #include <tuple>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/json_integer.h"
 
@@ -37,14 +38,6 @@ std::string rank_list(const std::vector<int>& ranks) { return fmt::format("{}", 
 
 std::string ranks_phrase(const std::vector<int>& ranks) {
   return fmt::format("rank{} {}", ranks.size() == 1 ? "" : "s", fmt::join(ranks, ", "));
-}
-
-// Seconds from `from_ns` to `to_ns` of a dump's clock readings: a file may hold any int64s,
-// so a difference that would overflow int64 is taken in double instead.
-double dump_seconds(int64_t from_ns, int64_t to_ns) {
-  int64_t d = 0;
-  if (__builtin_sub_overflow(to_ns, from_ns, &d)) return (static_cast<double>(to_ns) - static_cast<double>(from_ns)) * 1e-9;
-  return static_cast<double>(d) * 1e-9;
 }
 
 }  // namespace
@@ -209,7 +202,7 @@ FlightDiagnosis diagnose_flight(const std::vector<FlightDump>& dumps) {
             h.mismatch = true;
           }
           const FlightDump& d = *by_rank.at(m);
-          const double inside_s = dump_seconds(e->start_ns, d.now_ns);
+          const double inside_s = seconds_between(e->start_ns, d.now_ns);
           h.waited_s = std::max(h.waited_s, inside_s);
           starts.emplace_back(m, e->start_ns);
           // A responsive watchdog dumps within a poll (<= 1 s) of its limit.
@@ -226,7 +219,7 @@ FlightDiagnosis diagnose_flight(const std::vector<FlightDump>& dumps) {
     int64_t first_start = INT64_MAX;
     for (const auto& [m, t] : starts) first_start = std::min(first_start, t);
     for (const auto& [m, t] : starts)
-      if (dump_seconds(first_start, t) > std::max(1.5, 0.5 * limit_s) &&
+      if (seconds_between(first_start, t) > std::max(1.5, 0.5 * limit_s) &&
           std::find(h.late.begin(), h.late.end(), m) == h.late.end())
         h.late.push_back(m);
     std::sort(h.late.begin(), h.late.end());
@@ -309,7 +302,7 @@ FlightDiagnosis diagnose_flight(const std::vector<FlightDump>& dumps) {
       if (g.entered > g.completed) {
         const FlightEntry* e = entry_of(g, g.entered);
         parts.push_back(fmt::format("inside {} {} #{}{}", g.name, e ? comm_op_name(e->op) : "?", g.entered,
-                                    e ? fmt::format(" for {:.1f} s", dump_seconds(e->start_ns, d.now_ns)) : ""));
+                                    e ? fmt::format(" for {:.1f} s", seconds_between(e->start_ns, d.now_ns)) : ""));
       } else {
         parts.push_back(fmt::format("{} done to #{}", g.name, g.completed));
       }
