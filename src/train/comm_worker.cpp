@@ -8,6 +8,9 @@ CommWorker::~CommWorker() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    // Unwinding after an error: tasks not yet started are dropped, since their collectives
+    // may never be matched. One in progress still runs out (the watchdog ends a stuck one).
+    if (std::uncaught_exceptions() > 0) queue_.clear();
   }
   cv_.notify_all();
   thread_.join();

@@ -39,7 +39,7 @@ int decode(int raw) { return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(
 // `on_line` sees each line of output as it comes.
 template <typename F>
 Result run(const std::string& args, int limit_s, F&& on_line) {
-  const std::string cmd = kEnv + "timeout " + std::to_string(limit_s) + " " + args + " 2>&1";
+  const std::string cmd = kEnv + "timeout -k 10 " + std::to_string(limit_s) + " " + args + " 2>&1";
   Result r;
   const int64_t t0 = tpb::now_ns();
   FILE* p = popen(cmd.c_str(), "r");

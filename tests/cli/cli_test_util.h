@@ -20,7 +20,7 @@ struct Result {
 
 // Runs `args` through the shell with a 60 s limit (a hang fails instead of blocking ctest).
 inline Result run(const std::string& args) {
-  const std::string cmd = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 60 " + args + " 2>&1";
+  const std::string cmd = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 10 60 " + args + " 2>&1";
   Result r;
   const int64_t t0 = tpb::now_ns();
   FILE* p = popen(cmd.c_str(), "r");

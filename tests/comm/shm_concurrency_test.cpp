@@ -6,9 +6,12 @@
 //   - a thread all-reduces on dp while the main thread all-reduces on tp (the DP-overlap
 //     pattern of a communication thread), results to the bit;
 //   - the CommLog says those calls took shm;
-//   - under a table (all_reduce mpi below 4 KiB, shm from there) each call takes its route.
+//   - under a table (all_reduce mpi below 4 KiB, shm from there) each call takes its route;
+//   - a group destroyed while an error unwinds does not wait for its peers.
 // Values are integers below 2^24, so every fp32 sum is exact whatever the order.
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <cstdint>
 #include <memory>
@@ -16,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "comm_test_util.h"
 
@@ -170,6 +174,28 @@ TEST_F(ShmMesh, TableRoutesEachCallBySize) {
     EXPECT_EQ(r[k].bytes, static_cast<int64_t>(calls[k].first * 4));
     EXPECT_EQ(static_cast<CollRoute>(r[k].route), calls[k].second) << r[k].bytes << " bytes";
   }
+}
+
+// A rank that fails gives up its shm groups while its error unwinds the stack, without the
+// collective teardown (a last sync and MPI_Win_free) its peers may never reach: here the
+// odd rank of each tp pair fails at once and the even one waits in a world barrier first,
+// so a teardown that waited for its peer would deadlock (SIGALRM ends the test then). This
+// is how `train` used to hang when one rank found its data file truncated.
+TEST_F(ShmMesh, AGroupDestroyedWhileUnwindingDoesNotWaitForItsPeers) {
+  alarm(60);
+  bool caught = false;
+  try {
+    std::unique_ptr<Communicator> g = world_->split(me_ / 2, me_, "pair");
+    auto buf = make<float>(13, [&](size_t i) { return value(me_, i); });
+    g->all_reduce(buf.data(), buf.data(), buf.size(), DType::f32, ReduceOp::sum);  // the window exists
+    if (me_ % 2 == 0) world_->barrier();  // the peer is unwinding meanwhile
+    throw Error("this rank's error");
+  } catch (const Error&) {
+    caught = true;
+  }
+  if (me_ % 2 == 1) world_->barrier();
+  alarm(0);
+  EXPECT_TRUE(caught);
 }
 
 }  // namespace

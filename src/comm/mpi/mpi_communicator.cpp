@@ -1,6 +1,7 @@
 #include "comm/mpi/mpi_communicator.h"
 
 #include <cstring>
+#include <exception>
 
 #include "base/error.h"
 #include "base/bf16.h"
@@ -113,8 +114,10 @@ bool MpiCommunicator::concurrent_calls_ok() const {
 MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  shm_.reset();  // collective over comm_: before it goes
-  if (owned_ && !finalized) MPI_Comm_free(&comm_);
+  shm_.reset();  // collective over comm_: before it goes (not while unwinding, see there)
+  // MPI_Comm_free is collective too (some components talk in it); while unwinding after an
+  // error the communicator is left to MPI_Abort.
+  if (owned_ && !finalized && std::uncaught_exceptions() == 0) MPI_Comm_free(&comm_);
 }
 
 CollRoute MpiCommunicator::host_route(CommOp op, size_t bytes, DType dtype) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 
 #include "base/error.h"
@@ -86,6 +87,11 @@ ShmCollectives::~ShmCollectives() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized || win_ == MPI_WIN_NULL) return;
+  // Unwinding after this rank's error: the other ranks may never reach a matching sync or
+  // MPI_Win_free (they wait in a collective for this rank), so waiting here would hang the
+  // job before the error is printed and the job aborted (cli/main.cpp). The window is left
+  // to MPI_Abort.
+  if (std::uncaught_exceptions() > 0) return;
   sync();  // nobody still reads a buffer of the last round
   MPI_Win_free(&win_);
 }

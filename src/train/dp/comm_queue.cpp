@@ -1,5 +1,7 @@
 #include "train/dp/comm_queue.h"
 
+#include <exception>
+
 #include "base/error.h"
 
 namespace tpb {
@@ -18,6 +20,13 @@ CommQueue::CommQueue(Communicator& dp, bool overlap, bool allow_deferred) : dp_(
 }
 
 CommQueue::~CommQueue() {
+  // Unwinding after an error: the queued collectives may never complete (the other ranks
+  // wait elsewhere for this one), so they are not waited for; the worker drops what it has
+  // not started (comm_worker.cpp) and the job is aborted once the error is printed.
+  if (std::uncaught_exceptions() > 0) {
+    if (kind_ == Kind::deferred) dp_.set_deferred(false);
+    return;
+  }
   try {
     if (kind_ == Kind::deferred && dp_.deferred()) dp_.join();
     if (worker_) worker_->wait_all();
