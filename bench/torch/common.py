@@ -13,9 +13,10 @@ Devices and communication (init_distributed):
     on the host). The path taken is printed and recorded as config.comm_backend.
   * fp32 on CUDA is true fp32: TF32 is turned off for matmuls and cuDNN, as tpbench's fp32
     GEMMs do not use it.
-The models call all_reduce / all_gather / barrier from here instead of torch.distributed,
-so the host staging stays out of their code; on CPU and with NCCL they are
-torch.distributed's calls unchanged."""
+The models call all_reduce / all_gather / reduce_scatter / barrier from here instead of
+torch.distributed, so the host staging stays out of their code; on CPU and with NCCL they
+are torch.distributed's calls unchanged, except reduce_scatter on gloo (an all-to-all and a
+local sum: gloo has no reduce_scatter in torch 1.13)."""
 import json
 import math
 import os
@@ -174,6 +175,24 @@ def all_gather(outputs, tensor, group=None):
     dist.all_gather(parts, host, group=group)
     for out, part in zip(outputs, parts):
         out.copy_(part)
+
+
+def reduce_scatter(output, inputs, group=None):
+    """As torch.distributed.reduce_scatter (SUM): output = the sum over the group's ranks of
+    their inputs[my rank in the group]. inputs: one equally shaped tensor per rank.
+    NCCL: dist.reduce_scatter. gloo (CPU, or host-staged CUDA tensors) has no reduce_scatter
+    in torch 1.13, so it is an all-to-all (dist.all_to_all_single, which gloo has) of the
+    inputs followed by a local sum of the received chunks in rank order: each rank sends and
+    receives (n-1)/n of the tensor, as a ring reduce-scatter does (an all-reduce moves 2x)."""
+    import torch
+    import torch.distributed as dist
+    if dist.get_backend(group) == "nccl":
+        dist.reduce_scatter(output, list(inputs), group=group)
+        return
+    send = torch.cat([(_to_host(t) if _STAGED else t).reshape(-1) for t in inputs])
+    recv = torch.empty_like(send)
+    dist.all_to_all_single(recv, send, group=group)
+    output.copy_(recv.view(len(inputs), -1).sum(dim=0).view_as(output))
 
 
 def barrier():

@@ -23,7 +23,8 @@ Tensor-parallel plan (Megatron; the seed's words are the other way round, see RE
   * row-parallel (input features split): wo, w2, each followed by g = all-reduce forward /
     identity backward. Attention itself runs on the local heads with no communication.
   * RMSNorm weights replicated: their inputs and the gradients reaching them (all-reduced
-    by f) are identical on every TP rank, so their gradients are too; no TP reduction.
+    by f) are identical on every TP rank, so their gradients are too; no TP reduction
+    (but see --sp below).
   * embedding vocab-parallel: rank r holds rows [r*V/tp, (r+1)*V/tp); tokens outside give
     zeros; g (all-reduce) after. Output projection vocab-parallel (column-parallel after f)
     with a vocab-parallel cross-entropy written as an autograd Function: all-reduce MAX of
@@ -31,6 +32,23 @@ Tensor-parallel plan (Megatron; the seed's words are the other way round, see RE
     target logit is non-zero on the one rank owning it); loss = log(sum exp) - target.
     Backward = (softmax_local - onehot_local) * dloss / (B*T). No logits are gathered.
   * vocab must be divisible by tp (no padding, so the model never depends on tp).
+Sequence parallelism (--sp, off by default; Megatron's, Korthikanti et al. 2022): outside
+the TP regions (the RMSNorms attention_norm, ffn_norm and norm, the residual adds, the
+embedding output) activations are (B, T/tp, dim), TP rank r holding sequence positions
+[r*T/tp, (r+1)*T/tp) (dim 1), so --seq must be divisible by --tp. f and g become:
+  * f = all-gather along the sequence forward / reduce-scatter along it backward, before
+    the column-parallel layers (wq/wk/wv, w1/w3, the output projection): they and the
+    attention see the whole sequence, as without --sp.
+  * g = reduce-scatter along the sequence forward / all-gather along it backward, after the
+    row-parallel layers (wo, w2) and the vocab-parallel embedding.
+  * the output projection stays vocab-parallel with the same vocab-parallel cross-entropy
+    (logits (B, T, V/tp), never gathered; every TP rank has the loss over all B*T).
+  * each TP rank's RMSNorm gains now see only its sequence positions, so their gradients
+    are partial sums: one all-reduce (SUM) over TP of them all, after backward and before
+    the DP average and clipping (counted in backward time). Then they are identical over
+    TP and clipping counts them once, as without --sp.
+  Same model and losses as without --sp (to rounding); only the TP collectives change
+  (all-reduce = reduce-scatter + all-gather, so they move the same bytes).
 DP: after backward, gradients are averaged over the DP group by all-reduce (SUM, then / dp)
 of flat buckets of ~25 MB (parameters in reverse order, as DDP). Counted in backward time.
 Gradient clipping by the global norm: sum over sharded parameters of the local squared
@@ -113,6 +131,9 @@ def parse_args(argv=None):
     p.add_argument("--grad-clip", type=float, default=1.0, help="max global grad norm (0 = off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel size (divides world size)")
+    p.add_argument("--sp", action="store_true",
+                   help="sequence parallelism over the TP group (Megatron's): norms, residuals and "
+                        "the embedding output sharded along the sequence; --seq divisible by --tp")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--attention", choices=["auto", "naive", "sdpa"], default="auto",
                    help="naive: softmax(q k^T) v with the (T, T) scores stored; sdpa: "
@@ -138,13 +159,16 @@ def parse_args(argv=None):
         p.error("--dim %d must be divisible by --heads %d with an even head dim" % (a.dim, a.heads))
     if a.heads % a.kv_heads:
         p.error("--heads %d must be a multiple of --kv-heads %d" % (a.heads, a.kv_heads))
+    if a.sp and a.seq % a.tp:
+        p.error("--sp shards the sequence over the TP group: --seq %d must be divisible by --tp %d"
+                % (a.seq, a.tp))
     if a.dtype == "bf16" and a.device != "cuda":
         p.error("--dtype bf16 needs --device cuda (on CPU both tools compute in fp32)")
     return a
 
 
-from common import (StepClock, all_reduce, barrier, gather_cpu, init_distributed,  # noqa: E402
-                    percentile, prepare_environment, write_json)
+from common import (StepClock, all_gather, all_reduce, barrier, gather_cpu,  # noqa: E402
+                    init_distributed, percentile, prepare_environment, reduce_scatter, write_json)
 
 ARGS = parse_args()
 
@@ -212,6 +236,50 @@ class ReduceFromTP(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         return grad, None
+
+
+def _gather_seq(x, group):
+    """All-gather along the sequence (dim 1) over the group: (B, T/n, C) -> (B, T, C)."""
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size(group))]
+    all_gather(parts, x.contiguous(), group=group)
+    return torch.cat(parts, dim=1)
+
+
+def _reduce_scatter_seq(x, group):
+    """Reduce-scatter (sum) along the sequence (dim 1) over the group: (B, T, C) -> (B, T/n, C),
+    this rank's chunk of the sum."""
+    chunks = [c.contiguous() for c in x.chunk(dist.get_world_size(group), dim=1)]
+    out = torch.empty_like(chunks[0])
+    reduce_scatter(out, chunks, group=group)
+    return out
+
+
+class GatherSeqToTP(torch.autograd.Function):
+    """f under --sp: all-gather along the sequence forward, reduce-scatter of the gradient
+    along the sequence backward (the conjugate of ReduceScatterSeqFromTP)."""
+
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group = group
+        return _gather_seq(x, group)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _reduce_scatter_seq(grad, ctx.group), None
+
+
+class ReduceScatterSeqFromTP(torch.autograd.Function):
+    """g under --sp: reduce-scatter (sum over TP) along the sequence forward, all-gather of
+    the gradient along the sequence backward (the conjugate of GatherSeqToTP)."""
+
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group = group
+        return _reduce_scatter_seq(x, group)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _gather_seq(grad, ctx.group), None
 
 
 class VocabParallelCrossEntropy(torch.autograd.Function):
@@ -333,6 +401,7 @@ class TPTransformer(torch.nn.Module):
         self.mesh, self.hd, self.dim = mesh, hd, a.dim
         self.sdpa = attention_kind(a) == "sdpa"
         self.group = mesh.tp_group if tp > 1 else None
+        self.sp = a.sp and tp > 1  # sequence parallel: (B, T/tp, dim) outside the TP regions
         h_l, kv_l, f_l, v_l = a.heads // tp, a.kv_heads // tp, a.ffn_hidden // tp, a.vocab // tp
         self.vocab_start = r * v_l
 
@@ -368,7 +437,8 @@ class TPTransformer(torch.nn.Module):
         self.to(device)
         self.cos, self.sin = rope_cos_sin(a.seq, hd, 10000.0, device)
         self.causal = torch.triu(torch.ones(a.seq, a.seq, dtype=torch.bool, device=device), 1)
-        # Replicated over TP (gradients identical on every TP rank): the norm gains.
+        # Replicated over TP: the norm gains (gradients identical on every TP rank; under
+        # --sp partial per rank until sp_reduce_norm_grads).
         self.replicated = {n for n, _ in self.named_parameters() if n.endswith("norm.weight")}
 
     def ordered_parameters(self):
@@ -379,10 +449,18 @@ class TPTransformer(torch.nn.Module):
         return [(n, named[n]) for n in order]
 
     def f(self, x):
-        return CopyToTP.apply(x, self.group) if self.group is not None else x
+        """Into a TP region (before column-parallel layers): identity / all-reduce backward;
+        --sp: all-gather along the sequence / reduce-scatter backward."""
+        if self.group is None:
+            return x
+        return (GatherSeqToTP if self.sp else CopyToTP).apply(x, self.group)
 
     def g(self, x):
-        return ReduceFromTP.apply(x, self.group) if self.group is not None else x
+        """Out of a TP region (after row-parallel layers, the embedding): all-reduce /
+        identity backward; --sp: reduce-scatter along the sequence / all-gather backward."""
+        if self.group is None:
+            return x
+        return (ReduceScatterSeqFromTP if self.sp else ReduceFromTP).apply(x, self.group)
 
     def attention(self, att, x):
         b, t, _ = x.shape
@@ -409,12 +487,12 @@ class TPTransformer(torch.nn.Module):
         local = tokens - self.vocab_start
         outside = (local < 0) | (local >= v_l)
         x = F.embedding(local.clamp(0, v_l - 1), self.tok_embeddings)
-        x = self.g(x.masked_fill(outside[..., None], 0.0))                 # (B, T, dim)
+        x = self.g(x.masked_fill(outside[..., None], 0.0))   # (B, T, dim); --sp: (B, T/tp, dim)
         for blk in self.layers:
             h = x + self.g(self.attention(blk.attention, self.f(rmsnorm(x, blk.attention_norm.weight))))
             ff, hn = blk.feed_forward, self.f(rmsnorm(h, blk.ffn_norm.weight))
             x = h + self.g(F.linear(F.silu(F.linear(hn, ff.w1)) * F.linear(hn, ff.w3), ff.w2))
-        logits = F.linear(self.f(rmsnorm(x, self.norm.weight)), self.output)  # (B, T, V_local)
+        logits = F.linear(self.f(rmsnorm(x, self.norm.weight)), self.output)  # (B, T, V_local), all T
         return VocabParallelCrossEntropy.apply(
             logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), self.vocab_start, self.group)
 
@@ -452,6 +530,18 @@ def dp_average(buckets, mesh):
             n = p.numel()
             p.grad.copy_(flat[off:off + n].view_as(p.grad))
             off += n
+
+
+def sp_reduce_norm_grads(replicated, mesh):
+    """--sp: each TP rank's norm gains saw only its sequence positions; one all-reduce (SUM)
+    over TP of all their gradients, flattened, makes them the full gradients on every rank."""
+    flat = torch.cat([p.grad.reshape(-1) for p in replicated])
+    all_reduce(flat, group=mesh.tp_group)
+    off = 0
+    for p in replicated:
+        n = p.numel()
+        p.grad.copy_(flat[off:off + n].view_as(p.grad))
+        off += n
 
 
 def clip_grad_norm(sharded, replicated, max_norm, mesh):
@@ -540,6 +630,8 @@ def train(a, mesh, device):
         if j >= 0:
             clock.mark(j, 1)
         loss.backward()
+        if model.sp:
+            sp_reduce_norm_grads(replicated, mesh)  # before the DP average and clipping
         dp_average(buckets, mesh)
         if j >= 0:
             clock.mark(j, 2)
@@ -606,7 +698,7 @@ def main():
         s = summarize(torch.stack(gathered), a, mesh.dp_size)
         config = {k: getattr(a, k) for k in ("dim", "layers", "heads", "kv_heads", "ffn_hidden", "vocab",
                                              "seq", "batch", "iters", "warmup_iters", "lr",
-                                             "weight_decay", "grad_clip", "seed", "tp", "device")}
+                                             "weight_decay", "grad_clip", "seed", "tp", "sp", "device")}
         config.update(dp=mesh.dp_size, world_size=world, timed_iters=a.iters - a.warmup_iters,
                       params=full_param_count(a), params_local_rank0=n_local, torch_version=torch.__version__, backend=place.backend,
                       threads_per_rank=THREADS, openblas_num_threads_env=OPENBLAS_ENV,
@@ -614,9 +706,9 @@ def main():
                       tf32=place.tf32_text, attention=attention_kind(a))
         ls = losses.tolist()
         print("tpbench torch train: dim %d layers %d heads %d kv %d ffn %d vocab %d seq %d batch %d/dp-rank; "
-              "world %d = dp %d x tp %d; %s; torch %s; threads/rank %d; %d params (%d on rank 0)"
+              "world %d = dp %d x tp %d%s; %s; torch %s; threads/rank %d; %d params (%d on rank 0)"
               % (a.dim, a.layers, a.heads, a.kv_heads, a.ffn_hidden, a.vocab, a.seq, a.batch, world,
-                 mesh.dp_size, mesh.tp_size, a.device, torch.__version__, THREADS,
+                 mesh.dp_size, mesh.tp_size, " (sp)" if a.sp else "", a.device, torch.__version__, THREADS,
                  full_param_count(a), n_local))
         if device.type == "cuda":
             print("device: %s (%s); attention %s; %s; TF32 %s; collectives: %s"

@@ -37,6 +37,7 @@ std::string describe(const SweepConfig& c) {
   std::string s = fmt::format("--nproc {} {}", c.nproc, sweep_target_name(c.target));
   if (c.tp) s += fmt::format(" --tp {}", *c.tp);
   if (c.dp_shard) s += fmt::format(" --dp-shard {}", *c.dp_shard);
+  if (c.sp.value_or(false)) s += " --sp";
   if (c.batch) s += fmt::format(" --batch {}", *c.batch);
   if (c.seq) s += fmt::format(" --seq {}", *c.seq);
   if (c.mode) s += fmt::format(" --mode {}", *c.mode);
@@ -62,6 +63,7 @@ class SweepCommand final : public Command {
         ->capture_default_str();
     add_ranged(sub, "--tp", tp_, range::int_list(1, kMaxRanks), "train: tensor-parallel sizes, e.g. 1,2,4");
     sub.add_option("--dp-shard", dp_shard_, "train: --dp-shard values, passed through");
+    sub.add_option("--sp", sp_, "train: sequence parallelism off,on (on passes --sp)");
     // Each value is checked again, with the rest of its configuration, by the launch itself.
     add_ranged(sub, "--batch", batch_, range::int_list(1, int64_t{1} << 24), "batch sizes (train: per DP rank; linear: the batch)");
     add_ranged(sub, "--seq", seq_, range::int_list(1, int64_t{1} << 24), "train: sequence lengths");
@@ -151,6 +153,7 @@ class SweepCommand final : public Command {
     s.nproc = parse_int_list("--nproc", nproc_);
     if (!tp_.empty()) s.tp = parse_int_list("--tp", tp_);
     if (!dp_shard_.empty()) s.dp_shard = parse_word_list("--dp-shard", dp_shard_, {"none", "optimizer", "full"});
+    if (!sp_.empty()) s.sp = parse_word_list("--sp", sp_, {"off", "on"});
     if (!batch_.empty()) s.batch = parse_int_list("--batch", batch_);
     if (!seq_.empty()) s.seq = parse_int_list("--seq", seq_);
     if (!mode_.empty()) s.mode = parse_word_list("--mode", mode_, {"row", "column", "both"});
@@ -169,6 +172,7 @@ class SweepCommand final : public Command {
     };
     add("--tp", tp_);
     add("--dp-shard", dp_shard_);
+    add("--sp", sp_);
     add("--batch", batch_);
     add("--seq", seq_);
     add("--mode", mode_);
@@ -184,7 +188,7 @@ class SweepCommand final : public Command {
   }
 
   CLI::App* sub_ = nullptr;
-  std::string nproc_, target_ = "train", tp_, dp_shard_, batch_, seq_, mode_, out_, title_;
+  std::string nproc_, target_ = "train", tp_, dp_shard_, sp_, batch_, seq_, mode_, out_, title_;
   double timeout_s_ = 0;
   int repeat_ = 1;
   bool dry_run_ = false;

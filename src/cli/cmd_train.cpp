@@ -127,6 +127,9 @@ class TrainCommand final : public Command {
     sub.add_option("--recompute", recompute_, "activation recomputation: none or block")
         ->check(CLI::IsMember({"none", "block"}))
         ->capture_default_str();
+    sub.add_flag("--sp", c_.sp,
+                 "sequence parallelism: norms, residual stream and embedding output split along the "
+                 "sequence over the TP group (all-gather / reduce-scatter instead of all-reduce)");
     bucket_opt_ = add_ranged(sub, "--bucket-mb", c_.bucket_mb, range::positive_reals(1 << 20),
                              "none: gradient bucket size for the DP all-reduce")->capture_default_str();
     add_ranged(sub, "--log-every", c_.log_every, range::positive(kMaxIters), "print a progress line every k iterations")

@@ -6,7 +6,7 @@
 
 namespace tpb {
 
-ParallelDims::ParallelDims(int world, int tp) {
+ParallelDims::ParallelDims(int world, int tp, bool sp) {
   if (world < 1) usage_error("world size must be >= 1, got {}", world);
   if (tp < 1) usage_error("--tp must be >= 1, got {}", tp);
   if (tp > world) usage_error("--tp {} is larger than the world size {}", tp, world);
@@ -14,6 +14,7 @@ ParallelDims::ParallelDims(int world, int tp) {
   world_ = world;
   tp_ = tp;
   dp_ = world / tp;  // the only place dp is derived
+  sp_ = sp;
 }
 
 std::vector<std::vector<int>> ParallelDims::tp_groups() const {
@@ -29,7 +30,7 @@ std::vector<std::vector<int>> ParallelDims::dp_groups() const {
 }
 
 std::string ParallelDims::describe() const {
-  return fmt::format("tp {} x dp {} ({} ranks)", tp_, dp_, world_);
+  return fmt::format("tp {}{} x dp {} ({} ranks)", tp_, sp_ ? " (sp)" : "", dp_, world_);
 }
 
 std::string format_groups(const std::vector<std::vector<int>>& groups) {

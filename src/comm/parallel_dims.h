@@ -20,25 +20,28 @@ class ParallelDims {
   // One rank: tp 1, dp 1.
   ParallelDims() = default;
   // Throws UsageError naming the values when (world, tp) cannot form a mesh. Pure, so the
-  // launcher can check a command line before any rank starts.
-  ParallelDims(int world, int tp);
+  // launcher can check a command line before any rank starts. `sp`: sequence parallelism
+  // over the TP group (model/block.h); it changes no group, only how activations are split.
+  ParallelDims(int world, int tp, bool sp = false);
 
   int world() const { return world_; }
   int tp() const { return tp_; }
   int dp() const { return dp_; }
+  bool sp() const { return sp_; }
   int tp_rank(int rank) const { return rank % tp_; }
   int dp_rank(int rank) const { return rank / tp_; }
 
   // Rank lists of every TP group (one per dp index) and every DP group (one per tp index).
   std::vector<std::vector<int>> tp_groups() const;
   std::vector<std::vector<int>> dp_groups() const;
-  // "tp 2 x dp 2 (4 ranks)"
+  // "tp 2 x dp 2 (4 ranks)", "tp 2 (sp) x dp 2 (4 ranks)"
   std::string describe() const;
 
   bool operator==(const ParallelDims&) const = default;
 
  private:
   int world_ = 1, tp_ = 1, dp_ = 1;
+  bool sp_ = false;
 };
 
 // "[[0, 1], [2, 3]]"

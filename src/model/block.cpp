@@ -9,11 +9,11 @@ namespace tpb {
 namespace {
 
 struct Local {
-  int64_t B, T, C, hl, kvl, hd, fl;
+  int64_t B, T, Ts, C, hl, kvl, hd, fl;
 };
 
 Local dims_of(const ModelConfig& c, const LocalSizes& l, int64_t batch) {
-  return {batch, c.seq, c.dim, l.heads, l.kv_heads, l.head_dim, l.ffn_hidden};
+  return {batch, c.seq, l.sp ? l.seq_local : c.seq, c.dim, l.heads, l.kv_heads, l.head_dim, l.ffn_hidden};
 }
 
 
@@ -41,15 +41,15 @@ BlockActivations make_block_activations(const ModelConfig& c, const LocalSizes& 
   const ActivationAlloc m{pl};
   auto act = [&](Shape s) { return m.act(s); };
   BlockActivations a;
-  a.rstd1 = m.f32({L.B * L.T});
+  a.rstd1 = m.f32({L.B * L.Ts});
   a.xn1 = act({L.B, L.T, L.C});
   a.q = act({L.B, L.T, L.hl * L.hd});
   a.k = act({L.B, L.T, L.kvl * L.hd});
   a.v = act({L.B, L.T, L.kvl * L.hd});
   a.att = act({L.B, L.T, L.hl * L.hd});
   a.lse = m.f32({L.B, L.hl, L.T});
-  a.h = act({L.B, L.T, L.C});
-  a.rstd2 = m.f32({L.B * L.T});
+  a.h = act({L.B, L.Ts, L.C});
+  a.rstd2 = m.f32({L.B * L.Ts});
   a.xn2 = act({L.B, L.T, L.C});
   a.a1 = act({L.B, L.T, L.fl});
   a.a3 = act({L.B, L.T, L.fl});
@@ -68,13 +68,20 @@ BlockScratch make_block_scratch(const ModelConfig& c, const LocalSizes& local, i
   s.da1 = act({L.B, L.T, L.fl});
   s.da3 = act({L.B, L.T, L.fl});
   s.dxn = act({L.B, L.T, L.C});
-  s.dh = act({L.B, L.T, L.C});
+  s.dh = act({L.B, L.Ts, L.C});
   s.datt = act({L.B, L.T, L.hl * L.hd});
   s.dq = act({L.B, L.T, L.hl * L.hd});
   s.dq_pre = act({L.B, L.T, L.hl * L.hd});
   s.dk = act({L.B, L.T, L.kvl * L.hd});
   s.dv = act({L.B, L.T, L.kvl * L.hd});
   s.dk_pre = act({L.B, L.T, L.kvl * L.hd});
+  if (local.sp) {
+    s.staging = act({L.B, L.T, L.C});
+    s.local = act({L.B, L.Ts, L.C});
+    s.local2 = act({L.B, L.Ts, L.C});
+    s.dfull = act({L.B, L.T, L.C});
+    s.norm_grads = m.f32({2, L.C});
+  }
   return s;
 }
 
@@ -82,8 +89,10 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
                    const Tensor& x, const ModelConfig& c, const LocalSizes& local, Communicator& tp,
                    TraceBuffer* trace) {
   const int64_t hd = local.head_dim, hl = local.heads, kvl = local.kv_heads;
-  // Attention sub-block. (f: identity forward.)
-  ops::rmsnorm_forward(a.xn1, a.rstd1, x, w.attention_norm->compute, c.norm_eps);
+  const bool sp = local.sp;
+  // Attention sub-block. f: identity forward; f': all-gather along the sequence.
+  ops::rmsnorm_forward(sp ? s.local : a.xn1, a.rstd1, x, w.attention_norm->compute, c.norm_eps);
+  tp_region_input(a.xn1, s.local, s.staging, sp, tp);
   linear(a.q, a.xn1, *w.wq, trace);
   linear(a.k, a.xn1, *w.wk, trace);
   linear(a.v, a.xn1, *w.wv, trace);
@@ -96,34 +105,42 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
     ops::attention_forward(att4, a.lse, q4, k4, v4);
   }
   linear(s.partial, a.att, *w.wo, trace);
-  reduce_from_tp_forward(s.partial, tp);  // g
-  ops::add_forward(a.h, x, s.partial);
+  ops::add_forward(a.h, x, tp_region_sum(s.partial, s.local2, s.staging, sp, tp));  // g / g'
   // Feed-forward sub-block.
-  ops::rmsnorm_forward(a.xn2, a.rstd2, a.h, w.ffn_norm->compute, c.norm_eps);
+  ops::rmsnorm_forward(sp ? s.local : a.xn2, a.rstd2, a.h, w.ffn_norm->compute, c.norm_eps);
+  tp_region_input(a.xn2, s.local, s.staging, sp, tp);  // f / f'
   linear(a.a1, a.xn2, *w.w1, trace);
   linear(a.a3, a.xn2, *w.w3, trace);
   ops::swiglu_forward(a.g, a.a1, a.a3);
   linear(s.partial, a.g, *w.w2, trace);
-  reduce_from_tp_forward(s.partial, tp);  // g
-  ops::add_forward(out, a.h, s.partial);
+  ops::add_forward(out, a.h, tp_region_sum(s.partial, s.local2, s.staging, sp, tp));  // g / g'
 }
 
 void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
                     const Tensor& x, const Tensor& dout, const ModelConfig& c, const LocalSizes& local,
                     Communicator& tp, TraceBuffer* trace) {
   const int64_t hd = local.head_dim, hl = local.heads, kvl = local.kv_heads;
-  // Feed-forward: out = h + ffn(h), so dh = dout + d(ffn input).
-  linear_backward(s.dg, false, *w.w2, dout, a.g, trace);
+  const bool sp = local.sp;
+  // The norms' weight gradients: straight into the grads, or with SP (partial sums over
+  // this rank's positions) into s.norm_grads, all-reduced at the end.
+  Tensor attention_norm_grad = sp ? s.norm_grads.narrow0(0, 1).view({c.dim}) : w.attention_norm->grad;
+  Tensor ffn_norm_grad = sp ? s.norm_grads.narrow0(1, 1).view({c.dim}) : w.ffn_norm->grad;
+  if (sp) s.norm_grads.zero();
+  // Feed-forward: out = h + ffn(h), so dh = dout + d(ffn input). g' backward: all-gather.
+  const Tensor& dy2 = tp_region_input(s.dfull, dout, s.staging, sp, tp);
+  linear_backward(s.dg, false, *w.w2, dy2, a.g, trace);
   s.da1.zero();
   s.da3.zero();
   ops::swiglu_backward(s.da1, s.da3, s.dg, a.a1, a.a3);
   linear_backward(s.dxn, false, *w.w1, s.da1, a.xn2, trace);
   linear_backward(s.dxn, true, *w.w3, s.da3, a.xn2, trace);
-  copy_to_tp_backward(s.dxn, tp);  // f backward: sum the partial input gradients
+  // f / f' backward: sum the partial input gradients (all-reduce / reduce-scatter).
+  const Tensor& dxn2 = tp_region_sum(s.dxn, s.local2, s.staging, sp, tp);
   s.dh.copy_from(dout);
-  ops::rmsnorm_backward(s.dh, w.ffn_norm->grad, s.dxn, a.h, w.ffn_norm->compute, a.rstd2);
+  ops::rmsnorm_backward(s.dh, ffn_norm_grad, dxn2, a.h, w.ffn_norm->compute, a.rstd2);
   // Attention: h = x + attn(x), so dx = dh + d(attention input).
-  linear_backward(s.datt, false, *w.wo, s.dh, a.att, trace);
+  const Tensor& dyo = tp_region_input(s.dfull, s.dh, s.staging, sp, tp);  // g' backward
+  linear_backward(s.datt, false, *w.wo, dyo, a.att, trace);
   s.dq.zero();
   s.dk.zero();
   s.dv.zero();
@@ -141,9 +158,14 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   linear_backward(s.dxn, false, *w.wq, s.dq_pre, a.xn1, trace);
   linear_backward(s.dxn, true, *w.wk, s.dk_pre, a.xn1, trace);
   linear_backward(s.dxn, true, *w.wv, s.dv, a.xn1, trace);
-  copy_to_tp_backward(s.dxn, tp);  // f backward
+  const Tensor& dxn1 = tp_region_sum(s.dxn, s.local2, s.staging, sp, tp);  // f / f' backward
   dx.copy_from(s.dh);
-  ops::rmsnorm_backward(dx, w.attention_norm->grad, s.dxn, x, w.attention_norm->compute, a.rstd1);
+  ops::rmsnorm_backward(dx, attention_norm_grad, dxn1, x, w.attention_norm->compute, a.rstd1);
+  if (sp) {  // both norms' partial weight gradients in one all-reduce (2C values)
+    all_reduce_tp(s.norm_grads, tp);
+    ops::add_forward(w.attention_norm->grad, w.attention_norm->grad, attention_norm_grad);
+    ops::add_forward(w.ffn_norm->grad, w.ffn_norm->grad, ffn_norm_grad);
+  }
 }
 
 }  // namespace tpb

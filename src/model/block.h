@@ -10,6 +10,15 @@
 // input gradients of the column-parallel matmuls) sits in backward just before each norm's
 // backward. Norm weights are replicated and their gradients come out identical on every
 // TP rank (their inputs and output gradients are), so they need no reduction.
+//
+// With sequence parallelism (local.sp; Korthikanti et al. 2022) x, h and out hold only this
+// rank's seq_local positions of every sequence, (B, T/n, C), and f and g become f' / g'
+// (parallel/conjugate.h): the norm output is all-gathered along the sequence before each
+// column-parallel region (reduce-scatter of its gradient in backward) and each
+// row-parallel output reduce-scattered along it (all-gather of its gradient in backward).
+// The norms then see only this rank's positions, so their weight gradients are partial
+// sums: block_backward all-reduces both over TP at its end (one call of 2C values), before
+// the layer's gradients are handed to data parallelism, and adds them to the grads.
 #pragma once
 
 #include "comm/communicator.h"
@@ -21,23 +30,29 @@
 namespace tpb {
 
 // What forward keeps for backward, for one block. Shapes with this rank's LocalSizes: Hl
-// heads, KVl KV heads, Fl FFN hidden features, hd = head dim; (B, T, X) tensors.
+// heads, KVl KV heads, Fl FFN hidden features, hd = head dim; (B, T, X) tensors; Ts =
+// seq_local (T / tp with SP, else T).
 struct BlockActivations {
-  Tensor rstd1, xn1;        // (B*T), (B, T, C)
+  Tensor rstd1, xn1;        // (B*Ts), (B, T, C): xn1 gathered along T with SP
   Tensor q, k, v;           // (B, T, Hl*hd), (B, T, KVl*hd) x2; q and k after RoPE
   Tensor att, lse;          // (B, T, Hl*hd), (B, Hl, T)
-  Tensor h;                 // (B, T, C): x + attention output
-  Tensor rstd2, xn2;        // (B*T), (B, T, C)
+  Tensor h;                 // (B, Ts, C): x + attention output
+  Tensor rstd2, xn2;        // (B*Ts), (B, T, C)
   Tensor a1, a3, g;         // (B, T, Fl): xn2 W1^T, xn2 W3^T, swiglu(a1, a3)
 };
 
-// Work buffers of backward, shared by every block.
+// Work buffers of forward and backward, shared by every block (and the model's ends).
 struct BlockScratch {
   Tensor partial;             // (B, T, C): row-parallel outputs before g
   Tensor dg, da1, da3;        // (B, T, Fl)
-  Tensor dxn, dh;             // (B, T, C)
+  Tensor dxn, dh;             // (B, T, C) partial input gradients; (B, Ts, C)
   Tensor datt, dq, dq_pre;    // (B, T, Hl*hd)
   Tensor dk, dv, dk_pre;      // (B, T, KVl*hd)
+  // SP only (undefined otherwise):
+  Tensor staging;             // (B, T, C): rank-major blocks of the sequence collectives
+  Tensor local, local2;       // (B, Ts, C): a norm's output before its gather; a reduce-scattered sum
+  Tensor dfull;               // (B, T, C): an output gradient gathered along T
+  Tensor norm_grads;          // (2, C) fp32: the block's partial norm-weight gradients
 };
 
 // Activation tensors on placement.device: act() of the compute type, f32() for the fp32
@@ -52,18 +67,19 @@ struct ActivationAlloc {
   }
 };
 
-// On placement.device; rstd and lse fp32, every other tensor of placement.compute.
+// On placement.device; rstd, lse and norm_grads fp32, every other tensor of placement.compute.
 BlockActivations make_block_activations(const ModelConfig& c, const LocalSizes& local, int64_t batch,
                                         const Placement& placement = {});
 BlockScratch make_block_scratch(const ModelConfig& c, const LocalSizes& local, int64_t batch,
                                 const Placement& placement = {});
 
-// out (B, T, C) = block(x). x must stay unchanged until block_backward.
+// out (B, Ts, C) = block(x (B, Ts, C)). x must stay unchanged until block_backward.
 void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
                    const Tensor& x, const ModelConfig& c, const LocalSizes& local, Communicator& tp,
                    TraceBuffer* trace);
 
-// dx (B, T, C) = d loss / d x (overwritten); every weight's grad += its gradient.
+// dx (B, Ts, C) = d loss / d x (overwritten); every weight's grad += its gradient (the norm
+// weights' all-reduced over TP first with SP).
 void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
                     const Tensor& x, const Tensor& dout, const ModelConfig& c, const LocalSizes& local,
                     Communicator& tp, TraceBuffer* trace);

@@ -84,9 +84,15 @@ void validate_model_config(const ModelConfig& c, int tp) {
   if (c.vocab % tp != 0) usage_error("--tp {} does not divide --vocab {} (the vocabulary is not padded)", tp, c.vocab);
 }
 
-LocalSizes local_sizes(const ModelConfig& c, int tp) {
+LocalSizes local_sizes(const ModelConfig& c, int tp, bool sp) {
   validate_model_config(c, tp);
+  if (sp && c.seq % tp != 0)
+    usage_error("--sp: --seq {} is not divisible by --tp {} (each TP rank holds an equal share of the "
+                "sequence outside the tensor-parallel regions)", c.seq, tp);
   LocalSizes l;
+  l.sp = sp;
+  l.seq = c.seq;
+  l.seq_local = sp ? c.seq / tp : c.seq;
   l.tp = tp;
   l.heads = c.n_heads / tp;
   l.kv_heads = c.n_kv_heads / tp;

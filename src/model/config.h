@@ -60,12 +60,19 @@ struct LocalSizes {
   int64_t head_dim = 0;    // not split
   int64_t ffn_hidden = 0;  // SwiGLU hidden features on this rank
   int64_t vocab = 0;       // vocabulary rows of the embedding and the output on this rank
+  // Sequence parallelism: outside the TP regions (norms, residual stream, embedding output)
+  // each rank holds seq_local = seq / tp positions of every sequence; without it seq_local
+  // = seq.
+  bool sp = false;
+  int64_t seq = 0;        // the whole sequence (inside the TP regions)
+  int64_t seq_local = 0;  // the residual stream's share
 
   int64_t q_features() const { return heads * head_dim; }
   int64_t kv_features() const { return kv_heads * head_dim; }
 };
-// validate_model_config(c, tp), then the split.
-LocalSizes local_sizes(const ModelConfig& c, int tp);
+// validate_model_config(c, tp), then the split. With `sp` a --seq that tp does not divide
+// is a UsageError naming both.
+LocalSizes local_sizes(const ModelConfig& c, int tp, bool sp = false);
 
 // Every parameter of the full (unsharded) model (tpb::Error if it overflows int64, which a
 // config that passed validate_model_config cannot).

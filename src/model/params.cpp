@@ -47,7 +47,7 @@ void ModelParams::add(const std::string& name, int64_t rows, int64_t cols, Shard
 
 ModelParams::ModelParams(const ModelConfig& c, const ParallelDims& dims, int tp_rank, bool materialize,
                          Placement placement)
-    : config_(c), dims_(dims), local_(local_sizes(c, dims.tp())), tp_rank_(tp_rank), placement_(placement) {
+    : config_(c), dims_(dims), local_(local_sizes(c, dims.tp(), dims.sp())), tp_rank_(tp_rank), placement_(placement) {
   TPB_CHECK(tp_rank >= 0 && tp_rank < dims.tp(), "tp rank {} outside {}", tp_rank, dims.describe());
   const int dp = dims.dp();  // every unit is padded to a multiple of it
   const int64_t hd = c.head_dim();

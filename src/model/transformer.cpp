@@ -15,20 +15,21 @@ TransformerActivations make_transformer_activations(const ModelConfig& c, const 
   a.batch = batch;
   a.recompute = recompute;
   const int64_t rows = batch * c.seq, v_local = local.vocab;
+  const int64_t ts = local.sp ? local.seq_local : c.seq;  // the residual stream's positions
   TrackingAllocator& alloc = default_allocator(pl.device);
   a.tokens = Tensor::empty({batch, c.seq}, MemCategory::activations, DType::i32, alloc);
   a.targets = Tensor::empty({batch, c.seq}, MemCategory::activations, DType::i32, alloc);
-  for (int64_t l = 0; l <= c.n_layers; ++l) a.resid.push_back(act({batch, c.seq, c.dim}));
+  for (int64_t l = 0; l <= c.n_layers; ++l) a.resid.push_back(act({batch, ts, c.dim}));
   for (int64_t l = 0; l < (recompute ? 1 : c.n_layers); ++l)
     a.blocks.push_back(make_block_activations(c, local, batch, pl));
-  if (recompute) a.recompute_out = act({batch, c.seq, c.dim});
-  a.rstd_f = f32({rows});
+  if (recompute) a.recompute_out = act({batch, ts, c.dim});
+  a.rstd_f = f32({batch * ts});
   a.xf = act({batch, c.seq, c.dim});
   a.logits = f32({rows, v_local});  // fp32 logits, as in the reference model
   a.ce = make_vocab_parallel_ce(rows, pl.device);
   a.scratch = make_block_scratch(c, local, batch, pl);
-  a.dresid_a = act({batch, c.seq, c.dim});
-  a.dresid_b = act({batch, c.seq, c.dim});
+  a.dresid_a = act({batch, ts, c.dim});
+  a.dresid_b = act({batch, ts, c.dim});
   a.dlogits = act({rows, v_local});
   return a;
 }
@@ -73,10 +74,17 @@ void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communi
   const ModelConfig& c = p.config();
   const LocalSizes& local = p.local();
   const int head = static_cast<int>(c.n_layers) + 1;
+  const bool sp = local.sp;
+  BlockScratch& s = a.scratch;
   {
     UnitUse use(hooks, 0, false);
     Param& emb = p.tok_embeddings();
-    vocab_parallel_embedding_forward(a.resid[0], a.tokens, emb.compute, emb.shard.offset, tp);
+    if (sp) {  // this rank's rows of the embedding, then g': reduce-scatter along the sequence
+      ops::embedding_forward(s.partial, a.tokens, emb.compute, emb.shard.offset);
+      tp_region_sum(s.partial, a.resid[0], s.staging, sp, tp);
+    } else {
+      vocab_parallel_embedding_forward(a.resid[0], a.tokens, emb.compute, emb.shard.offset, tp);
+    }
   }
   for (int64_t l = 0; l < c.n_layers; ++l) {
     UnitUse use(hooks, static_cast<int>(l) + 1, false);
@@ -85,7 +93,8 @@ void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communi
                   a.resid[static_cast<size_t>(l)], c, local, tp, trace);
   }
   UnitUse use(hooks, head, false);
-  ops::rmsnorm_forward(a.xf, a.rstd_f, a.resid.back(), p.norm().compute, c.norm_eps);
+  ops::rmsnorm_forward(sp ? s.local : a.xf, a.rstd_f, a.resid.back(), p.norm().compute, c.norm_eps);
+  tp_region_input(a.xf, s.local, s.staging, sp, tp);  // f / f': the head is column-parallel (vocabulary)
   Param& out = p.output();
   {
     ScopedSpan span(trace, "matmul", "cpu_op");
@@ -100,6 +109,8 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
   const ModelConfig& c = p.config();
   const LocalSizes& local = p.local();
   const int head = static_cast<int>(c.n_layers) + 1;
+  const bool sp = local.sp;
+  BlockScratch& s = a.scratch;
   Tensor* dcur = &a.dresid_a;
   Tensor* dnext = &a.dresid_b;
   {
@@ -112,9 +123,17 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
       ops::matmul(dxf, a.dlogits, out.compute);  // partial over the vocabulary shards
       ops::matmul(out.grad, a.dlogits, a.xf.view({a.xf.shape().rows(), c.dim}), true, false, 1.0f, true);
     }
-    copy_to_tp_backward(dxf, tp);  // f backward
+    const Tensor& dxf_sum = tp_region_sum(dxf, s.local2, s.staging, sp, tp);  // f / f' backward
     dcur->zero();
-    ops::rmsnorm_backward(*dcur, p.norm().grad, dxf, a.resid.back(), p.norm().compute, a.rstd_f);
+    // With SP the final norm's weight gradient is a partial sum over this rank's positions:
+    // all-reduced over TP here, before the unit's gradients go to data parallelism.
+    Tensor norm_grad = sp ? s.norm_grads.narrow0(0, 1).view({c.dim}) : p.norm().grad;
+    if (sp) norm_grad.zero();
+    ops::rmsnorm_backward(*dcur, norm_grad, dxf_sum, a.resid.back(), p.norm().compute, a.rstd_f);
+    if (sp) {
+      all_reduce_tp(norm_grad, tp);
+      ops::add_forward(p.norm().grad, p.norm().grad, norm_grad);
+    }
   }
   if (hooks) hooks->grads_ready(head);
   for (int64_t l = c.n_layers - 1; l >= 0; --l) {
@@ -134,7 +153,9 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
   {
     UnitUse use(hooks, 0, true);
     Param& emb = p.tok_embeddings();
-    vocab_parallel_embedding_backward(emb.grad, *dcur, a.tokens, emb.shard.offset);
+    // g' backward: every rank's rows of the table need the whole sequence's gradient.
+    const Tensor& demb = tp_region_input(s.dfull, *dcur, s.staging, sp, tp);
+    vocab_parallel_embedding_backward(emb.grad, demb, a.tokens, emb.shard.offset);
   }
   if (hooks) hooks->grads_ready(0);
 }

@@ -12,6 +12,17 @@
 //      scatter_to_tp      forward: scatter_to_tp_forward       backward: gather_from_tp_forward
 //                         (keep this rank's feature slice)     of dx
 //
+// Sequence parallelism (Korthikanti et al. 2022) replaces f and g: outside the TP regions
+// (B, T, X) activations are split along T, rank r holding positions [r T/n, (r+1) T/n).
+//
+//   f' gather_from_sp     forward: all_gather_seq              backward: reduce_scatter_seq
+//      (before a column-parallel region)
+//   g' reduce_scatter_to_sp forward: reduce_scatter_seq        backward: all_gather_seq
+//      (after a row-parallel region)
+//
+// A sum of n all-gather and reduce-scatter messages moves what one all-reduce does, so SP
+// costs no extra bytes; it saves the memory (and the norm work) of the sharded regions.
+//
 // Identity halves have no function: the caller simply uses the same tensor. Every
 // reduction returns at once when the group has one rank (Megatron's _reduce), so callers
 // never guard on the TP size. Gathering along features needs a reordering copy (the
@@ -49,5 +60,21 @@ inline void scatter_to_tp_forward(Tensor& out, const Tensor& full, int64_t offse
 inline void gather_from_tp_backward(Tensor& dlocal, const Tensor& dfull, int64_t offset) {
   take_feature_slice(dlocal, dfull, offset);
 }
+
+// out (B, T, X) <- every rank's local (B, T/n, X), in rank order along T. `staging` holds
+// the collective's rank-major blocks: B * T * X elements (unused when B == 1 or n == 1).
+void all_gather_seq(Tensor& out, Tensor& staging, const Tensor& local, Communicator& tp);
+// out (B, T/n, X) <- this rank's positions of the sum over the group of every rank's full
+// (B, T, X). `staging` as above (unused when B == 1 or n == 1); `full` is not changed.
+void reduce_scatter_seq(Tensor& out, Tensor& staging, const Tensor& full, Communicator& tp);
+
+// The two steps at the edges of a TP region, with or without SP, so the model's code is one:
+// The input of a column-parallel region from this rank's `mine`: SP: all_gather_seq into
+// `full`, returned; otherwise `mine` itself (f forward is the identity). Also g' backward.
+const Tensor& tp_region_input(Tensor& full, const Tensor& mine, Tensor& staging, bool sp, Communicator& tp);
+// The sum over the group of `partial` (B, T, X): SP: this rank's positions, reduce_scatter_seq
+// into `mine`, returned; otherwise all-reduced in place, `partial` returned (g forward, f
+// backward; with SP also f' backward).
+const Tensor& tp_region_sum(Tensor& partial, Tensor& mine, Tensor& staging, bool sp, Communicator& tp);
 
 }  // namespace tpb

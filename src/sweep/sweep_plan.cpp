@@ -64,6 +64,7 @@ void validate_sweep_spec(const SweepSpec& s) {
       usage_error("--tp is for train sweeps; linear's TP size is its number of ranks: sweep --nproc 1,2,4 instead");
     if (!s.seq.empty()) usage_error("--seq is for train sweeps (linear has no sequence)");
     if (!s.dp_shard.empty()) usage_error("--dp-shard is for train sweeps");
+    if (!s.sp.empty()) usage_error("--sp is for train sweeps (linear has no sequence)");
   } else if (!s.mode.empty()) {
     usage_error("--mode is linear's flag: add --command linear");
   }
@@ -89,12 +90,16 @@ std::vector<SweepConfig> plan_sweep(const SweepSpec& s) {
     return a;
   };
   const auto modes = word_axis(s.mode);
+  std::vector<std::optional<bool>> sps;
+  for (const std::string& v : s.sp) sps.push_back(v == "on");
+  if (sps.empty()) sps.push_back(std::nullopt);
 
   std::vector<SweepConfig> configs;  // one round
   for (int64_t nproc : s.nproc)
     for (auto seq : axis(s.seq))
       for (auto batch : axis(s.batch))
         for (const auto& dp_shard : word_axis(s.dp_shard))
+          for (const auto sp : sps)
           for (auto tp : axis(s.tp))
             for (const auto& mode : modes) {
               SweepConfig c;
@@ -105,6 +110,7 @@ std::vector<SweepConfig> plan_sweep(const SweepSpec& s) {
               c.nproc = nproc;
               c.tp = tp;
               c.dp_shard = dp_shard;
+              c.sp = sp;
               c.batch = batch;
               c.seq = seq;
               c.mode = mode;
@@ -129,6 +135,7 @@ std::vector<std::string> launch_args(const SweepConfig& c, const std::string& ru
   };
   add("--tp", c.tp);
   add("--dp-shard", c.dp_shard);
+  if (c.sp.value_or(false)) a.push_back("--sp");
   add("--batch", c.batch);
   add("--seq", c.seq);
   add("--mode", c.mode);

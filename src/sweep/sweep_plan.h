@@ -2,7 +2,7 @@
 // `tpbench --nproc N train|linear ...` per configuration, in a fixed order.
 //
 // Lists are comma-separated ("1,2,4"). The product is taken outermost first in the order
-// nproc, seq, batch, dp-shard, tp, mode, so the configurations that differ only in tp (the
+// nproc, seq, batch, dp-shard, sp, tp, mode, so the configurations that differ only in tp (the
 // usual study) sit next to each other and keep the order the user gave.
 //
 // With repeat = K > 1 every configuration is launched K times, round-robin (all of them
@@ -25,6 +25,7 @@ struct SweepSpec {
   std::vector<int64_t> nproc;      // required, at least one
   std::vector<int64_t> tp;         // train only
   std::vector<std::string> dp_shard;  // train only: none, optimizer, full; passed as --dp-shard
+  std::vector<std::string> sp;        // train only: off, on (on passes --sp)
   std::vector<int64_t> batch;
   std::vector<int64_t> seq;        // train only
   std::vector<std::string> mode;   // linear only: row, column, both
@@ -41,6 +42,7 @@ struct SweepConfig {
   int64_t nproc = 1;
   std::optional<int64_t> tp, batch, seq;
   std::optional<std::string> dp_shard, mode;
+  std::optional<bool> sp;
   std::vector<std::string> extra;
 };
 

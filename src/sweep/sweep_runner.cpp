@@ -113,6 +113,7 @@ nlohmann::json sweep_manifest_json(const std::vector<SweepRun>& runs, const Swee
                        {"nproc", c.nproc},
                        {"tp", optional_json(c.tp)},
                        {"dp_shard", optional_json(c.dp_shard)},
+                       {"sp", c.sp ? nlohmann::json(*c.sp) : nlohmann::json(nullptr)},
                        {"batch", optional_json(c.batch)},
                        {"seq", optional_json(c.seq)},
                        {"mode", c.mode ? nlohmann::json(*c.mode) : nlohmann::json(nullptr)},

@@ -11,21 +11,28 @@ int64_t local_parameter_elements(const ModelConfig& c, const ParallelDims& dims)
 }
 
 double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t batch, bool recompute) {
+  // n: token rows inside the TP regions (the whole sequence); ns: rows of the residual stream,
+  // the norms and their statistics (this rank's seq_local positions with SP, else n).
   const double n = static_cast<double>(batch * c.seq), C = static_cast<double>(c.dim);
+  const double ns = local.sp ? static_cast<double>(batch * local.seq_local) : n;
   const double hl = static_cast<double>(local.heads), kvl = static_cast<double>(local.kv_heads);
   const double hd = static_cast<double>(local.head_dim), fl = static_cast<double>(local.ffn_hidden);
   const double vl = static_cast<double>(local.vocab), L = static_cast<double>(c.n_layers);
-  // One block's saved activations (model/block.h BlockActivations).
-  const double block = n * (2 + 3 * C + 2 * hl * hd + 2 * kvl * hd + hl + 3 * fl);
-  // Shared backward scratch (BlockScratch).
-  const double scratch = n * (C + 3 * fl + 2 * C + 3 * hl * hd + 3 * kvl * hd);
-  const double elements = 2 * n                       // tokens, targets (int32)
-                          + (L + 1) * n * C           // block inputs / output
-                          + (recompute ? 1 : L) * block + (recompute ? n * C : 0)
-                          + n + n * C                 // final norm
-                          + 2 * n * vl                // logits, dlogits
-                          + 4 * n                     // cross-entropy row statistics
-                          + scratch + 2 * n * C;      // scratch, two residual gradients
+  // One block's saved activations (model/block.h BlockActivations): rstd1, rstd2 and h on
+  // this rank's positions; xn1, xn2 (gathered), q, k, v, att, lse, a1, a3, g on all of them.
+  const double block = ns * (2 + C) + n * (2 * C + 2 * hl * hd + 2 * kvl * hd + hl + 3 * fl);
+  // Shared scratch (BlockScratch): partial, dg/da1/da3, dxn, datt/dq/dq_pre, dk/dv/dk_pre on
+  // every position, dh on this rank's; with SP also staging and dfull (all), local and
+  // local2 (this rank's) and the 2C norm gradients.
+  const double scratch = n * (2 * C + 3 * fl + 3 * hl * hd + 3 * kvl * hd) + ns * C +
+                         (local.sp ? 2 * n * C + 2 * ns * C + 2 * C : 0);
+  const double elements = 2 * n                        // tokens, targets (int32)
+                          + (L + 1) * ns * C           // block inputs / output
+                          + (recompute ? 1 : L) * block + (recompute ? ns * C : 0)
+                          + ns + n * C                 // final norm: rstd, xf (gathered)
+                          + 2 * n * vl                 // logits, dlogits
+                          + 4 * n                      // cross-entropy row statistics
+                          + scratch + 2 * ns * C;      // scratch, two residual gradients
   return 4 * elements;
 }
 

@@ -119,10 +119,10 @@ std::string format_train_header(const TrainConfig& c, const ParallelDims& dims, 
   const int dp_size = dims.dp();
   return fmt::format(
       "tpbench train: preset {}, {} parameters (dim {}, {} layers, {} heads, {} KV heads, FFN {}, vocab {}, seq {})\n"
-      "  mesh dp {} x tp {} on {} ranks; batch {} per DP rank ({} tokens a step); AdamW lr {} wd {} clip {}; "
+      "  mesh dp {} x tp {}{} on {} ranks; batch {} per DP rank ({} tokens a step); AdamW lr {} wd {} clip {}; "
       "{} iterations ({} warm-up, not summarised)\n  data: {}\n",
       c.preset, thousands(parameter_count(m)), m.dim, m.n_layers, m.n_heads, m.n_kv_heads, m.ffn_hidden, m.vocab,
-      m.seq, dp_size, dims.tp(), dims.world(), c.batch, c.batch * dp_size * m.seq, c.opt.lr, c.opt.weight_decay,
+      m.seq, dp_size, dims.tp(), dims.sp() ? " (sequence parallel)" : "", dims.world(), c.batch, c.batch * dp_size * m.seq, c.opt.lr, c.opt.weight_decay,
       c.opt.grad_clip, c.iters, c.warmup_iters, data);
 }
 
@@ -192,7 +192,7 @@ std::string format_dry_run(const TrainConfig& c, const ParallelDims& dims) {
   std::string out = fmt::format("tpbench train --dry-run: preset {}, mesh dp {} x tp {}\n", c.preset, dp, dims.tp());
   out += fmt::format("parameters: {}\n", thousands(parameter_count(m)));
   // Shapes only; every TP rank's are equal. Units unpadded (as one dp rank): the tensors' own sizes.
-  const ModelParams p0(m, ParallelDims(dims.tp(), dims.tp()), 0, /*materialize=*/false);
+  const ModelParams p0(m, ParallelDims(dims.tp(), dims.tp(), dims.sp()), 0, /*materialize=*/false);
   out += fmt::format("per-rank shards (tp rank 0 of {}; every TP rank holds the same sizes):\n", dims.tp());
   int64_t local_total = 0;
   for (const Param& p : p0.all()) {
@@ -205,8 +205,8 @@ std::string format_dry_run(const TrainConfig& c, const ParallelDims& dims) {
   if (m.n_layers > 1) out += fmt::format("  (layers 1..{} as layer 0)\n", m.n_layers - 1);
   out += fmt::format("parameters per rank: {}\n", thousands(local_total));
   const MemoryPrediction mem = predict_memory(m, dims, c.dp_shard, c.batch, c.recompute);
-  out += fmt::format("predicted memory per rank (MiB; --dp-shard {}, --recompute {}, batch {}):\n", dp_shard_name(c.dp_shard),
-                     c.recompute ? "block" : "none", c.batch);
+  out += fmt::format("predicted memory per rank (MiB; --dp-shard {}, --recompute {}{}, batch {}):\n",
+                     dp_shard_name(c.dp_shard), c.recompute ? "block" : "none", dims.sp() ? ", --sp" : "", c.batch);
   for (int k = 0; k < kNumMemCategories; ++k) {
     const auto cat = static_cast<MemCategory>(k);
     if (mem.peak(cat) == 0) continue;
@@ -227,7 +227,7 @@ nlohmann::json train_config_json(const TrainConfig& c, const ParallelDims& dims,
           {"model", {{"dim", mc.dim}, {"n_layers", mc.n_layers}, {"n_heads", mc.n_heads}, {"n_kv_heads", mc.n_kv_heads},
                      {"ffn_hidden", mc.ffn_hidden}, {"vocab", mc.vocab}, {"seq", mc.seq}, {"norm_eps", mc.norm_eps},
                      {"rope_theta", mc.rope_theta}, {"parameters", parameter_count(mc)}}},
-          {"mesh", {{"world_size", dims.world()}, {"tp", dims.tp()}, {"dp", dims.dp()}}},
+          {"mesh", {{"world_size", dims.world()}, {"tp", dims.tp()}, {"dp", dims.dp()}, {"sp", dims.sp()}}},
           {"device", std::string(device_name(c.placement.device))},
           {"dtype", std::string(dtype_name(c.placement.compute))},
           {"training", {{"batch_per_dp_rank", c.batch}, {"iters", c.iters}, {"warmup_iters", c.warmup_iters},

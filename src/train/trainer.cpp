@@ -18,8 +18,8 @@
 namespace tpb {
 
 ParallelDims validate_train_config(const TrainConfig& c, int world_size) {
-  const ParallelDims dims(world_size, c.tp);
-  validate_model_config(c.model, dims.tp());
+  const ParallelDims dims(world_size, c.tp, c.sp);
+  local_sizes(c.model, dims.tp(), dims.sp());  // the model's shapes, and --seq against --tp with --sp
   if (c.batch <= 0) usage_error("--batch must be > 0, got {}", c.batch);
   if (c.iters <= 0) usage_error("--iters must be > 0, got {}", c.iters);
   if (c.warmup_iters < 0 || c.warmup_iters >= c.iters)
@@ -200,6 +200,8 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
   TrainResult result;
   Communicator& world = mesh.world();
   const Placement& pl = c.placement;
+  TPB_CHECK(c.sp == mesh.dims().sp() && c.tp == mesh.dims().tp(), "train config tp {}{} on a mesh of {}", c.tp,
+            c.sp ? " --sp" : "", mesh.dims().describe());
   result.data_description = source.describe();
   result.device_description = pl.device == Device::cuda ? device::cuda_device_description() : "cpu";
   result.dense_peak_flops = pl.device == Device::cuda ? device::cuda_dense_peak_flops(pl.mixed()) : 0.0;

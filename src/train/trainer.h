@@ -38,6 +38,7 @@ struct TrainConfig {
   bool dp_overlap = false;  // none / optimizer: reduce gradients during backward (communication thread)
   bool prefetch = true;     // full: all-gather the next unit while the current one computes
   bool recompute = false;   // recompute each block's activations in backward
+  bool sp = false;          // sequence parallelism over the TP group (model/block.h)
   double bucket_mb = 25.0;
   bool profile = false;
   int log_every = 1;

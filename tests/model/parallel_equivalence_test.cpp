@@ -2,6 +2,7 @@
 // (1,1), (2,1), (4,1), (1,2), (2,2) — must give the losses of TP = 1 / DP = 1 trained on
 // the same global batch (DP = 2 with batch b sees what DP = 1 sees with batch 2b), within
 // 1e-5 relative, step by step. Runs on 4 ranks; each mesh on the first tp x dp of them.
+// The same with sequence parallelism (--sp) on each --dp-shard layout.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -33,7 +34,7 @@ std::vector<double> train_on(Communicator& world, int size, const TrainConfig& c
   const bool member = world.rank() < size;
   auto group = world.split(member ? 0 : 1, world.rank(), "mesh");
   if (!member) return {};
-  DeviceMesh mesh(*group, ParallelDims(group->size(), c.tp));
+  DeviceMesh mesh(*group, ParallelDims(group->size(), c.tp, c.sp));
   TrainConfig cc = c;
   cc.dp_overlap = overlap;
   cc.bucket_mb = 0.01;  // several buckets even for the tiny model
@@ -68,6 +69,38 @@ TEST(ParallelEquivalence, LossesMatchSerialForEveryMesh) {
   // Overlapped gradient reduction changes when, not what.
   const auto overlapped = train_on(*world, 4, tiny_config(2, b), /*overlap=*/true);
   if (world->rank() == 0) expect_same_losses(overlapped, ref_2b, "tp 2 dp 2 with --dp-overlap");
+}
+
+// Sequence parallelism moves the norms and the residual stream to sequence shards and
+// changes f / g into all-gathers and reduce-scatters: every step's loss and gradient norm
+// still match TP = 1 on the same global batch, at tp 2 and 4 with dp 1 and tp 2 with dp 2,
+// under each --dp-shard mode, with block recomputation and with the DP-overlap thread. The
+// gradient norm fails if the norm weights' gradients are not all-reduced over TP.
+TEST(ParallelEquivalence, SequenceParallelMatchesSerial) {
+  auto world = MpiCommunicator::world();
+  ASSERT_EQ(world->size(), 4) << "run this test on 4 ranks";
+  const int64_t b = 2;
+  const auto ref_b = train_on(*world, 1, tiny_config(1, b));
+  const auto ref_2b = train_on(*world, 1, tiny_config(1, 2 * b));
+  struct Mesh { int tp, dp; };
+  for (Mesh m : {Mesh{2, 1}, Mesh{4, 1}, Mesh{2, 2}})
+    for (const std::string shard : {"none", "optimizer", "full"}) {
+      TrainConfig c = tiny_config(m.tp, b);
+      c.sp = true;
+      c.dp_shard = parse_dp_shard(shard);
+      const auto got = train_on(*world, m.tp * m.dp, c);
+      if (world->rank() == 0)
+        expect_same_losses(got, m.dp == 1 ? ref_b : ref_2b,
+                           "sp, tp " + std::to_string(m.tp) + " dp " + std::to_string(m.dp) + ", --dp-shard " + shard);
+    }
+  TrainConfig c = tiny_config(2, b);
+  c.sp = true;
+  c.recompute = true;
+  const auto recomputed = train_on(*world, 4, c);
+  if (world->rank() == 0) expect_same_losses(recomputed, ref_2b, "sp, tp 2 dp 2, --recompute block");
+  c.recompute = false;
+  const auto overlapped = train_on(*world, 4, c, /*overlap=*/true);
+  if (world->rank() == 0) expect_same_losses(overlapped, ref_2b, "sp, tp 2 dp 2, --dp-overlap");
 }
 
 }  // namespace
