@@ -547,6 +547,8 @@ run_benchmarks() {
   step "tpbench 2 ranks tp2 small" 180 "$tpbench" --nproc 2 train --device cuda --tp 2 --preset small --iters 10 \
        --out "$runs_dir" --json "$outdir/tpb_small_tp2.json"
   check_json "$outdir/tpb_small_tp2.json"
+  step "tpbench 2 ranks tp2 --sp small" 180 "$tpbench" --nproc 2 train --device cuda --tp 2 --sp --preset small \
+       --iters 10 --out "$runs_dir"
   # PyTorch eager at the preset's batch may not fit in GPU memory (train.py writes attention
   # out, B x H x T x T scores per layer): then both tools again at a batch that fits, so
   # the table still has a like-for-like row. Those JSONs go into gpu-summary.json only

@@ -42,7 +42,7 @@ BlockActivations make_block_activations(const ModelConfig& c, const LocalSizes& 
   auto act = [&](Shape s) { return m.act(s); };
   BlockActivations a;
   a.rstd1 = m.f32({L.B * L.Ts});
-  a.xn1 = act({L.B, L.T, L.C});
+  a.xn1 = act({L.B, L.Ts, L.C});
   a.q = act({L.B, L.T, L.hl * L.hd});
   a.k = act({L.B, L.T, L.kvl * L.hd});
   a.v = act({L.B, L.T, L.kvl * L.hd});
@@ -50,7 +50,7 @@ BlockActivations make_block_activations(const ModelConfig& c, const LocalSizes& 
   a.lse = m.f32({L.B, L.hl, L.T});
   a.h = act({L.B, L.Ts, L.C});
   a.rstd2 = m.f32({L.B * L.Ts});
-  a.xn2 = act({L.B, L.T, L.C});
+  a.xn2 = act({L.B, L.Ts, L.C});
   a.a1 = act({L.B, L.T, L.fl});
   a.a3 = act({L.B, L.T, L.fl});
   a.g = act({L.B, L.T, L.fl});
@@ -77,9 +77,8 @@ BlockScratch make_block_scratch(const ModelConfig& c, const LocalSizes& local, i
   s.dk_pre = act({L.B, L.T, L.kvl * L.hd});
   if (local.sp) {
     s.staging = act({L.B, L.T, L.C});
+    s.full = act({L.B, L.T, L.C});
     s.local = act({L.B, L.Ts, L.C});
-    s.local2 = act({L.B, L.Ts, L.C});
-    s.dfull = act({L.B, L.T, L.C});
     s.norm_grads = m.f32({2, L.C});
   }
   return s;
@@ -90,12 +89,13 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
                    TraceBuffer* trace) {
   const int64_t hd = local.head_dim, hl = local.heads, kvl = local.kv_heads;
   const bool sp = local.sp;
-  // Attention sub-block. f: identity forward; f': all-gather along the sequence.
-  ops::rmsnorm_forward(sp ? s.local : a.xn1, a.rstd1, x, w.attention_norm->compute, c.norm_eps);
-  tp_region_input(a.xn1, s.local, s.staging, sp, tp);
-  linear(a.q, a.xn1, *w.wq, trace);
-  linear(a.k, a.xn1, *w.wk, trace);
-  linear(a.v, a.xn1, *w.wv, trace);
+  // Attention sub-block. f: identity forward; f': all-gather along the sequence (the shard
+  // is what forward keeps).
+  ops::rmsnorm_forward(a.xn1, a.rstd1, x, w.attention_norm->compute, c.norm_eps);
+  const Tensor& xn1 = tp_region_input(s.full, a.xn1, s.staging, sp, tp);
+  linear(a.q, xn1, *w.wq, trace);
+  linear(a.k, xn1, *w.wk, trace);
+  linear(a.v, xn1, *w.wv, trace);
   Tensor q4 = heads(a.q, hl, hd), k4 = heads(a.k, kvl, hd), v4 = heads(a.v, kvl, hd);
   ops::rope_forward(q4, q4, c.rope_theta, 0);
   ops::rope_forward(k4, k4, c.rope_theta, 0);
@@ -105,15 +105,15 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
     ops::attention_forward(att4, a.lse, q4, k4, v4);
   }
   linear(s.partial, a.att, *w.wo, trace);
-  ops::add_forward(a.h, x, tp_region_sum(s.partial, s.local2, s.staging, sp, tp));  // g / g'
+  ops::add_forward(a.h, x, tp_region_sum(s.partial, s.local, s.staging, sp, tp));  // g / g'
   // Feed-forward sub-block.
-  ops::rmsnorm_forward(sp ? s.local : a.xn2, a.rstd2, a.h, w.ffn_norm->compute, c.norm_eps);
-  tp_region_input(a.xn2, s.local, s.staging, sp, tp);  // f / f'
-  linear(a.a1, a.xn2, *w.w1, trace);
-  linear(a.a3, a.xn2, *w.w3, trace);
+  ops::rmsnorm_forward(a.xn2, a.rstd2, a.h, w.ffn_norm->compute, c.norm_eps);
+  const Tensor& xn2 = tp_region_input(s.full, a.xn2, s.staging, sp, tp);  // f / f'
+  linear(a.a1, xn2, *w.w1, trace);
+  linear(a.a3, xn2, *w.w3, trace);
   ops::swiglu_forward(a.g, a.a1, a.a3);
   linear(s.partial, a.g, *w.w2, trace);
-  ops::add_forward(out, a.h, tp_region_sum(s.partial, s.local2, s.staging, sp, tp));  // g / g'
+  ops::add_forward(out, a.h, tp_region_sum(s.partial, s.local, s.staging, sp, tp));  // g / g'
 }
 
 void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
@@ -127,19 +127,23 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   Tensor ffn_norm_grad = sp ? s.norm_grads.narrow0(1, 1).view({c.dim}) : w.ffn_norm->grad;
   if (sp) s.norm_grads.zero();
   // Feed-forward: out = h + ffn(h), so dh = dout + d(ffn input). g' backward: all-gather.
-  const Tensor& dy2 = tp_region_input(s.dfull, dout, s.staging, sp, tp);
+  // s.full holds one gathered tensor at a time: dout, xn2, dh, xn1 in turn.
+  const Tensor& dy2 = tp_region_input(s.full, dout, s.staging, sp, tp);
   linear_backward(s.dg, false, *w.w2, dy2, a.g, trace);
   s.da1.zero();
   s.da3.zero();
   ops::swiglu_backward(s.da1, s.da3, s.dg, a.a1, a.a3);
-  linear_backward(s.dxn, false, *w.w1, s.da1, a.xn2, trace);
-  linear_backward(s.dxn, true, *w.w3, s.da3, a.xn2, trace);
+  // W1 and W3's gradients need the whole norm output: with SP all-gathered again (forward
+  // kept only this rank's shard, as Megatron-LM does).
+  const Tensor& xn2 = tp_region_input(s.full, a.xn2, s.staging, sp, tp);
+  linear_backward(s.dxn, false, *w.w1, s.da1, xn2, trace);
+  linear_backward(s.dxn, true, *w.w3, s.da3, xn2, trace);
   // f / f' backward: sum the partial input gradients (all-reduce / reduce-scatter).
-  const Tensor& dxn2 = tp_region_sum(s.dxn, s.local2, s.staging, sp, tp);
+  const Tensor& dxn2 = tp_region_sum(s.dxn, s.local, s.staging, sp, tp);
   s.dh.copy_from(dout);
   ops::rmsnorm_backward(s.dh, ffn_norm_grad, dxn2, a.h, w.ffn_norm->compute, a.rstd2);
   // Attention: h = x + attn(x), so dx = dh + d(attention input).
-  const Tensor& dyo = tp_region_input(s.dfull, s.dh, s.staging, sp, tp);  // g' backward
+  const Tensor& dyo = tp_region_input(s.full, s.dh, s.staging, sp, tp);  // g' backward
   linear_backward(s.datt, false, *w.wo, dyo, a.att, trace);
   s.dq.zero();
   s.dk.zero();
@@ -155,10 +159,11 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   Tensor dq_pre4 = heads(s.dq_pre, hl, hd), dk_pre4 = heads(s.dk_pre, kvl, hd);
   ops::rope_backward(dq_pre4, heads(s.dq, hl, hd), c.rope_theta, 0);
   ops::rope_backward(dk_pre4, heads(s.dk, kvl, hd), c.rope_theta, 0);
-  linear_backward(s.dxn, false, *w.wq, s.dq_pre, a.xn1, trace);
-  linear_backward(s.dxn, true, *w.wk, s.dk_pre, a.xn1, trace);
-  linear_backward(s.dxn, true, *w.wv, s.dv, a.xn1, trace);
-  const Tensor& dxn1 = tp_region_sum(s.dxn, s.local2, s.staging, sp, tp);  // f / f' backward
+  const Tensor& xn1 = tp_region_input(s.full, a.xn1, s.staging, sp, tp);  // again, as xn2
+  linear_backward(s.dxn, false, *w.wq, s.dq_pre, xn1, trace);
+  linear_backward(s.dxn, true, *w.wk, s.dk_pre, xn1, trace);
+  linear_backward(s.dxn, true, *w.wv, s.dv, xn1, trace);
+  const Tensor& dxn1 = tp_region_sum(s.dxn, s.local, s.staging, sp, tp);  // f / f' backward
   dx.copy_from(s.dh);
   ops::rmsnorm_backward(dx, attention_norm_grad, dxn1, x, w.attention_norm->compute, a.rstd1);
   if (sp) {  // both norms' partial weight gradients in one all-reduce (2C values)

@@ -16,6 +16,9 @@
 // (parallel/conjugate.h): the norm output is all-gathered along the sequence before each
 // column-parallel region (reduce-scatter of its gradient in backward) and each
 // row-parallel output reduce-scattered along it (all-gather of its gradient in backward).
+// Forward keeps only this rank's shard of each norm output; backward all-gathers it again
+// for the weight gradients of Wq/Wk/Wv and W1/W3 (Megatron-LM's choice: 2C/tp instead of
+// 2C saved per token, for one more all-gather per column-parallel region).
 // The norms then see only this rank's positions, so their weight gradients are partial
 // sums: block_backward all-reduces both over TP at its end (one call of 2C values), before
 // the layer's gradients are handed to data parallelism, and adds them to the grads.
@@ -33,11 +36,11 @@ namespace tpb {
 // heads, KVl KV heads, Fl FFN hidden features, hd = head dim; (B, T, X) tensors; Ts =
 // seq_local (T / tp with SP, else T).
 struct BlockActivations {
-  Tensor rstd1, xn1;        // (B*Ts), (B, T, C): xn1 gathered along T with SP
+  Tensor rstd1, xn1;        // (B*Ts), (B, Ts, C)
   Tensor q, k, v;           // (B, T, Hl*hd), (B, T, KVl*hd) x2; q and k after RoPE
   Tensor att, lse;          // (B, T, Hl*hd), (B, Hl, T)
   Tensor h;                 // (B, Ts, C): x + attention output
-  Tensor rstd2, xn2;        // (B*Ts), (B, T, C)
+  Tensor rstd2, xn2;        // (B*Ts), (B, Ts, C)
   Tensor a1, a3, g;         // (B, T, Fl): xn2 W1^T, xn2 W3^T, swiglu(a1, a3)
 };
 
@@ -50,8 +53,8 @@ struct BlockScratch {
   Tensor dk, dv, dk_pre;      // (B, T, KVl*hd)
   // SP only (undefined otherwise):
   Tensor staging;             // (B, T, C): rank-major blocks of the sequence collectives
-  Tensor local, local2;       // (B, Ts, C): a norm's output before its gather; a reduce-scattered sum
-  Tensor dfull;               // (B, T, C): an output gradient gathered along T
+  Tensor full;                // (B, T, C): a norm output or an output gradient gathered along T
+  Tensor local;               // (B, Ts, C): a reduce-scattered sum
   Tensor norm_grads;          // (2, C) fp32: the block's partial norm-weight gradients
 };
 

@@ -24,7 +24,7 @@ TransformerActivations make_transformer_activations(const ModelConfig& c, const 
     a.blocks.push_back(make_block_activations(c, local, batch, pl));
   if (recompute) a.recompute_out = act({batch, ts, c.dim});
   a.rstd_f = f32({batch * ts});
-  a.xf = act({batch, c.seq, c.dim});
+  a.xf = act({batch, ts, c.dim});
   a.logits = f32({rows, v_local});  // fp32 logits, as in the reference model
   a.ce = make_vocab_parallel_ce(rows, pl.device);
   a.scratch = make_block_scratch(c, local, batch, pl);
@@ -93,12 +93,13 @@ void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communi
                   a.resid[static_cast<size_t>(l)], c, local, tp, trace);
   }
   UnitUse use(hooks, head, false);
-  ops::rmsnorm_forward(sp ? s.local : a.xf, a.rstd_f, a.resid.back(), p.norm().compute, c.norm_eps);
-  tp_region_input(a.xf, s.local, s.staging, sp, tp);  // f / f': the head is column-parallel (vocabulary)
+  ops::rmsnorm_forward(a.xf, a.rstd_f, a.resid.back(), p.norm().compute, c.norm_eps);
+  // f / f': the head is column-parallel (vocabulary); with SP a.xf keeps this rank's shard.
+  const Tensor& xf = tp_region_input(s.full, a.xf, s.staging, sp, tp);
   Param& out = p.output();
   {
     ScopedSpan span(trace, "matmul", "cpu_op");
-    ops::matmul(a.logits, a.xf, out.compute, false, true);
+    ops::matmul(a.logits, xf, out.compute, false, true);
   }
   ScopedSpan span(trace, "cross_entropy", "cpu_op");
   vocab_parallel_cross_entropy_forward(a.ce, a.logits, a.targets, out.shard.offset, tp);
@@ -118,12 +119,14 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
     Param& out = p.output();
     vocab_parallel_cross_entropy_backward(a.dlogits, a.ce, a.logits, a.targets, out.shard.offset, 1.0f);
     Tensor& dxf = a.scratch.dxn;
+    // W_out's gradient needs the whole final-norm output: with SP all-gathered again.
+    const Tensor& xf = tp_region_input(s.full, a.xf, s.staging, sp, tp);
     {
       ScopedSpan span(trace, "matmul", "cpu_op");
       ops::matmul(dxf, a.dlogits, out.compute);  // partial over the vocabulary shards
-      ops::matmul(out.grad, a.dlogits, a.xf.view({a.xf.shape().rows(), c.dim}), true, false, 1.0f, true);
+      ops::matmul(out.grad, a.dlogits, xf.view({xf.shape().rows(), c.dim}), true, false, 1.0f, true);
     }
-    const Tensor& dxf_sum = tp_region_sum(dxf, s.local2, s.staging, sp, tp);  // f / f' backward
+    const Tensor& dxf_sum = tp_region_sum(dxf, s.local, s.staging, sp, tp);  // f / f' backward
     dcur->zero();
     // With SP the final norm's weight gradient is a partial sum over this rank's positions:
     // all-reduced over TP here, before the unit's gradients go to data parallelism.
@@ -154,7 +157,7 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
     UnitUse use(hooks, 0, true);
     Param& emb = p.tok_embeddings();
     // g' backward: every rank's rows of the table need the whole sequence's gradient.
-    const Tensor& demb = tp_region_input(s.dfull, *dcur, s.staging, sp, tp);
+    const Tensor& demb = tp_region_input(s.full, *dcur, s.staging, sp, tp);
     vocab_parallel_embedding_backward(emb.grad, demb, a.tokens, emb.shard.offset);
   }
   if (hooks) hooks->grads_ready(0);

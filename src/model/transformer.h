@@ -37,10 +37,10 @@ struct TransformerActivations {
   int64_t batch = 0;
   bool recompute = false;
   Tensor tokens, targets;                // int32 (B, T)
-  std::vector<Tensor> resid;             // L + 1 of (B, T, C): block inputs, then the last output
+  std::vector<Tensor> resid;             // L + 1 of (B, Ts, C): block inputs, then the last output
   std::vector<BlockActivations> blocks;  // L, or 1 shared by every block with recompute
   Tensor recompute_out;                  // (B, T, C), recompute only
-  Tensor rstd_f, xf;                     // (B*T), (B, T, C)
+  Tensor rstd_f, xf;                     // (B*Ts), (B, Ts, C); Ts = T / tp with SP, else T
   Tensor logits;                         // (B*T, V_local)
   VocabParallelCE ce;
   // backward work buffers

@@ -18,18 +18,18 @@ double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t b
   const double hl = static_cast<double>(local.heads), kvl = static_cast<double>(local.kv_heads);
   const double hd = static_cast<double>(local.head_dim), fl = static_cast<double>(local.ffn_hidden);
   const double vl = static_cast<double>(local.vocab), L = static_cast<double>(c.n_layers);
-  // One block's saved activations (model/block.h BlockActivations): rstd1, rstd2 and h on
-  // this rank's positions; xn1, xn2 (gathered), q, k, v, att, lse, a1, a3, g on all of them.
-  const double block = ns * (2 + C) + n * (2 * C + 2 * hl * hd + 2 * kvl * hd + hl + 3 * fl);
+  // One block's saved activations (model/block.h BlockActivations): rstd1, rstd2, xn1, xn2
+  // and h on this rank's positions; q, k, v, att, lse, a1, a3, g on all of them.
+  const double block = ns * (2 + 3 * C) + n * (2 * hl * hd + 2 * kvl * hd + hl + 3 * fl);
   // Shared scratch (BlockScratch): partial, dg/da1/da3, dxn, datt/dq/dq_pre, dk/dv/dk_pre on
-  // every position, dh on this rank's; with SP also staging and dfull (all), local and
-  // local2 (this rank's) and the 2C norm gradients.
+  // every position, dh on this rank's; with SP also staging and full (all positions), local
+  // (this rank's) and the 2C norm gradients.
   const double scratch = n * (2 * C + 3 * fl + 3 * hl * hd + 3 * kvl * hd) + ns * C +
-                         (local.sp ? 2 * n * C + 2 * ns * C + 2 * C : 0);
+                         (local.sp ? 2 * n * C + ns * C + 2 * C : 0);
   const double elements = 2 * n                        // tokens, targets (int32)
                           + (L + 1) * ns * C           // block inputs / output
                           + (recompute ? 1 : L) * block + (recompute ? ns * C : 0)
-                          + ns + n * C                 // final norm: rstd, xf (gathered)
+                          + ns + ns * C                // final norm: rstd, xf
                           + 2 * n * vl                 // logits, dlogits
                           + 4 * n                      // cross-entropy row statistics
                           + scratch + 2 * ns * C;      // scratch, two residual gradients

@@ -16,6 +16,17 @@ Stats over_ranks(const TrainResult& r, Value value) {
   return tpb::over_ranks(r.per_rank, value, [](const IterRecord& it) { return !it.warmup; });
 }
 
+// Rank 0's median over the timed iterations (sizes and counts, the same on every rank of a
+// group).
+template <class Value>
+double rank0_median(const TrainResult& r, Value value) {
+  std::vector<double> v;
+  if (!r.per_rank.empty())
+    for (const IterRecord& it : r.per_rank[0])
+      if (!it.warmup) v.push_back(static_cast<double>(value(it)));
+  return v.empty() ? 0.0 : summarize(v).median;
+}
+
 std::string signal_name(int sig) {
   return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : fmt::format("signal {}", sig);
 }
@@ -68,6 +79,18 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, cons
   s.dp_comm = over_ranks(r, member<&IterRecord::dp, &CommSums::seconds>);
   s.dp_wait = over_ranks(r, member<&IterRecord::dp, &CommSums::wait>);
   s.dp_transfer = over_ranks(r, member<&IterRecord::dp, &CommSums::transfer>);
+  const auto by_collective = [&]<CommSums IterRecord::*op>() {
+    TrainSummary::CollectiveStats k;
+    k.comm = over_ranks(r, member<op, &CommSums::seconds>);
+    k.wait = over_ranks(r, member<op, &CommSums::wait>);
+    k.transfer = over_ranks(r, member<op, &CommSums::transfer>);
+    k.bytes_per_step = rank0_median(r, member<op, &CommSums::bytes>);
+    k.calls_per_step = rank0_median(r, member<op, &CommSums::calls>);
+    return k;
+  };
+  s.tp_by_collective = {by_collective.operator()<&IterRecord::tp_all_reduce>(),
+                        by_collective.operator()<&IterRecord::tp_all_gather>(),
+                        by_collective.operator()<&IterRecord::tp_reduce_scatter>()};
   s.tokens_per_step = static_cast<double>(c.batch * dp_size * c.model.seq);
   s.tokens_per_s = s.dt.median > 0 ? s.tokens_per_step / s.dt.median : 0;
   s.flops_per_step = model_flops_per_step(c.model, static_cast<int64_t>(s.tokens_per_step));
@@ -149,6 +172,13 @@ std::string format_train_summary(const TrainSummary& s) {
   out += fmt::format("  {:<34} {}\n", "TP communication", spread_ms(s.tp_comm));
   out += fmt::format("  {:<34} {}\n", "  wait (for last rank)", spread_ms(s.tp_wait));
   out += fmt::format("  {:<34} {}\n", "  transfer", spread_ms(s.tp_transfer));
+  for (size_t k = 0; k < kTpCollectives.size(); ++k) {
+    const TrainSummary::CollectiveStats& c = s.tp_by_collective[k];
+    if (c.calls_per_step == 0) continue;
+    out += fmt::format("  {:<34} {}   wait {} / transfer {} (median); {:.0f} calls, {:.2f} MiB a step\n",
+                       fmt::format("  {}", kTpCollectives[k]), spread_ms(c.comm), ms(c.wait.median),
+                       ms(c.transfer.median), c.calls_per_step, c.bytes_per_step / (1 << 20));
+  }
   out += fmt::format("  {:<34} {}\n", "DP communication", spread_ms(s.dp_comm));
   out += fmt::format("  {:<34} {}\n", "  wait (for last rank)", spread_ms(s.dp_wait));
   out += fmt::format("  {:<34} {}\n", "  transfer", spread_ms(s.dp_transfer));
@@ -268,6 +298,15 @@ nlohmann::json train_summary_json(const TrainSummary& s) {
   for (int k = 0; k < kNumMemCategories; ++k)
     mem[std::string(mem_category_name(static_cast<MemCategory>(k)))] = st(s.mem_peak[static_cast<size_t>(k)], 1.0);
   mem["total"] = st(s.mem_total_peak, 1.0);
+  nlohmann::json tp_by_collective = nlohmann::json::object();
+  for (size_t k = 0; k < kTpCollectives.size(); ++k) {
+    const TrainSummary::CollectiveStats& c = s.tp_by_collective[k];
+    tp_by_collective[kTpCollectives[k]] = {{"calls_per_step", c.calls_per_step},
+                                           {"bytes_per_step", c.bytes_per_step},
+                                           {"comm_ms", st(c.comm, 1e3)},
+                                           {"wait_ms", st(c.wait, 1e3)},
+                                           {"transfer_ms", st(c.transfer, 1e3)}};
+  }
   nlohmann::json held = nlohmann::json::object(), predicted_held = nlohmann::json::object(),
                  predicted_peak = nlohmann::json::object();
   for (int k = 0; k < kNumMemCategories; ++k) {
@@ -298,6 +337,7 @@ nlohmann::json train_summary_json(const TrainSummary& s) {
           {"tp_comm_ms", st(s.tp_comm, 1e3)},
           {"tp_wait_ms", st(s.tp_wait, 1e3)},
           {"tp_transfer_ms", st(s.tp_transfer, 1e3)},
+          {"tp_by_collective", tp_by_collective},
           {"dp_comm_ms", st(s.dp_comm, 1e3)},
           {"dp_wait_ms", st(s.dp_wait, 1e3)},
           {"dp_transfer_ms", st(s.dp_transfer, 1e3)},

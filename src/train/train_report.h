@@ -23,6 +23,13 @@ struct TrainSummary {
   Stats dt;                                   // over timed iterations, slowest rank each
   Stats dtf, dtb, opt;                        // over ranks, of per-rank medians
   Stats tp_comm, tp_wait, tp_transfer, dp_comm, dp_wait, dp_transfer;
+  // TP communication by collective (all_reduce, all_gather, reduce_scatter: kTpCollectives).
+  struct CollectiveStats {
+    Stats comm, wait, transfer;   // seconds a step, over ranks of medians
+    double bytes_per_step = 0;    // rank 0's median
+    double calls_per_step = 0;
+  };
+  std::array<CollectiveStats, 3> tp_by_collective{};
   double tokens_per_step = 0, tokens_per_s = 0;
   double flops_per_step = 0, model_flops_per_s = 0, mfu = 0;
   double gemm_peak_flops = 0;                 // per rank
@@ -45,6 +52,10 @@ struct TrainSummary {
   std::string dp_shard;
   Stats gather_total, gather_exposed;  // FSDP all-gathers per step, over ranks of medians
 };
+
+// The TP collectives TrainSummary::tp_by_collective splits by, in its order (metrics.jsonl's
+// tp_<name>_* keys, summary.json's tp_by_collective).
+inline constexpr std::array<const char*, 3> kTpCollectives = {"all_reduce", "all_gather", "reduce_scatter"};
 
 TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, const ParallelDims& dims);
 

@@ -139,6 +139,11 @@ IterRecord step_record(const std::vector<int64_t>& s, DeviceMesh& mesh, size_t f
   const auto dp_now = split_wait_transfer(dp, records_of_group(recs, dp.group_id()));
   r.tp = sum_comms(tp_now);
   r.dp = sum_comms(dp_now);
+  for (const CommTiming& t : tp_now) {
+    if (t.record.op == CommOp::all_reduce) r.tp_all_reduce.add(t);
+    else if (t.record.op == CommOp::all_gather || t.record.op == CommOp::all_gather_v) r.tp_all_gather.add(t);
+    else if (t.record.op == CommOp::reduce_scatter || t.record.op == CommOp::reduce_scatter_v) r.tp_reduce_scatter.add(t);
+  }
   for (const CommTiming& t : dp_now)
     if (t.record.op == CommOp::all_gather) r.gather_total += seconds_between(t.record.start_ns, t.record.end_ns);
   if (keep) {

@@ -58,6 +58,9 @@ struct IterRecord {
   double dt = 0, dtf = 0, dtb = 0;  // step, forward, backward (with the DP gradient reduction)
   double dt_opt = 0;                // optimizer: clipping and AdamW (ZeRO-1: and the all-gathers)
   CommSums tp{}, dp{};        // this step's TP and DP collectives
+  // The TP collectives by kind: all-reduce (g and f without SP, the vocab-parallel loss),
+  // all-gather and reduce-scatter (SP's f' and g'); the rest of tp is other kinds.
+  CommSums tp_all_reduce{}, tp_all_gather{}, tp_reduce_scatter{};
   double gather_total = 0;    // FSDP: time inside parameter all-gathers (on whichever thread)
   double gather_exposed = 0;  // FSDP: time the computation waited for them
   MemStats mem;  // at the end of the step
@@ -85,6 +88,24 @@ inline constexpr auto kIterRecordFields = std::to_array<RecordField<IterRecord>>
     record_field<&IterRecord::tp, &CommSums::bytes>("tp_bytes"),
     record_field<&IterRecord::tp, &CommSums::calls>("tp_calls"),
     record_field<&IterRecord::tp, &CommSums::shm_calls>("tp_shm_calls"),
+    record_field<&IterRecord::tp_all_reduce, &CommSums::seconds>("tp_all_reduce_ms", 1e3),
+    record_field<&IterRecord::tp_all_reduce, &CommSums::wait>("tp_all_reduce_wait_ms", 1e3),
+    record_field<&IterRecord::tp_all_reduce, &CommSums::transfer>("tp_all_reduce_transfer_ms", 1e3),
+    record_field<&IterRecord::tp_all_reduce, &CommSums::bytes>("tp_all_reduce_bytes"),
+    record_field<&IterRecord::tp_all_reduce, &CommSums::calls>("tp_all_reduce_calls"),
+    record_field<&IterRecord::tp_all_reduce, &CommSums::shm_calls>(nullptr),
+    record_field<&IterRecord::tp_all_gather, &CommSums::seconds>("tp_all_gather_ms", 1e3),
+    record_field<&IterRecord::tp_all_gather, &CommSums::wait>("tp_all_gather_wait_ms", 1e3),
+    record_field<&IterRecord::tp_all_gather, &CommSums::transfer>("tp_all_gather_transfer_ms", 1e3),
+    record_field<&IterRecord::tp_all_gather, &CommSums::bytes>("tp_all_gather_bytes"),
+    record_field<&IterRecord::tp_all_gather, &CommSums::calls>("tp_all_gather_calls"),
+    record_field<&IterRecord::tp_all_gather, &CommSums::shm_calls>(nullptr),
+    record_field<&IterRecord::tp_reduce_scatter, &CommSums::seconds>("tp_reduce_scatter_ms", 1e3),
+    record_field<&IterRecord::tp_reduce_scatter, &CommSums::wait>("tp_reduce_scatter_wait_ms", 1e3),
+    record_field<&IterRecord::tp_reduce_scatter, &CommSums::transfer>("tp_reduce_scatter_transfer_ms", 1e3),
+    record_field<&IterRecord::tp_reduce_scatter, &CommSums::bytes>("tp_reduce_scatter_bytes"),
+    record_field<&IterRecord::tp_reduce_scatter, &CommSums::calls>("tp_reduce_scatter_calls"),
+    record_field<&IterRecord::tp_reduce_scatter, &CommSums::shm_calls>(nullptr),
     record_field<&IterRecord::dp, &CommSums::seconds>("dp_comm_ms", 1e3),
     record_field<&IterRecord::dp, &CommSums::wait>("dp_wait_ms", 1e3),
     record_field<&IterRecord::dp, &CommSums::transfer>("dp_transfer_ms", 1e3),

@@ -5,7 +5,8 @@
 //   - the same in bf16 mixed precision: the loss curve within 2e-2 relative of the fp32 CPU
 //     run, and it learns;
 //   - TP = 2 on 2 ranks sharing one GPU (MPI with host staging; NCCL when each has its own)
-//     gives the losses and gradient norms of TP = 1 on the GPU.
+//     gives the losses and gradient norms of TP = 1 on the GPU, with and without sequence
+//     parallelism (all-gathers and reduce-scatters on the device buffers).
 // Runs on 2 ranks.
 #include <gtest/gtest.h>
 
@@ -39,7 +40,7 @@ std::vector<double> train_on(Communicator& world, int size, const TrainConfig& c
   const bool member = world.rank() < size;
   auto group = world.split(member ? 0 : 1, world.rank(), "mesh");
   if (!member) return {};
-  DeviceMesh mesh(*group, ParallelDims(group->size(), c.tp));
+  DeviceMesh mesh(*group, ParallelDims(group->size(), c.tp, c.sp));
   return curve(train_tiny(c, mesh));
 }
 
@@ -83,6 +84,10 @@ TEST_F(GpuTraining, TensorParallelOnTwoRanksMatchesOneRank) {
   const auto tp1 = train_on(*gpu_world.comm, 1, tiny_config(1, "cuda", "fp32"));
   const auto tp2 = train_on(*gpu_world.comm, 2, tiny_config(2, "cuda", "fp32"));
   if (cpu_world->rank() == 0) expect_close(tp2, tp1, 1e-4, /*norms=*/true, "TP 2 vs TP 1 on the GPU");
+  TrainConfig sp = tiny_config(2, "cuda", "fp32");
+  sp.sp = true;
+  const auto tp2_sp = train_on(*gpu_world.comm, 2, sp);
+  if (cpu_world->rank() == 0) expect_close(tp2_sp, tp1, 1e-4, /*norms=*/true, "TP 2 --sp vs TP 1 on the GPU");
   const auto tp1_bf16 = train_on(*gpu_world.comm, 1, tiny_config(1, "cuda", "bf16"));
   const auto tp2_bf16 = train_on(*gpu_world.comm, 2, tiny_config(2, "cuda", "bf16"));
   if (cpu_world->rank() == 0)

@@ -31,6 +31,9 @@ IterRecord distinct_record() {
   r.dt_opt = 0.015625;
   r.tp = {0.011, 0.012, 0.013, 14000, 15, 16};
   r.dp = {0.021, 0.022, 0.023, 24000, 25, 26};
+  r.tp_all_reduce = {0.041, 0.042, 0.043, 44000, 45, 46};
+  r.tp_all_gather = {0.051, 0.052, 0.053, 54000, 55, 56};
+  r.tp_reduce_scatter = {0.061, 0.062, 0.063, 64000, 65, 66};
   r.gather_total = 0.031;
   r.gather_exposed = 0.032;
   for (int k = 0; k < kNumMemCategories; ++k) {
@@ -53,7 +56,9 @@ void expect_same(const IterRecord& a, const IterRecord& b) {
   EXPECT_EQ(a.dtf, b.dtf);
   EXPECT_EQ(a.dtb, b.dtb);
   EXPECT_EQ(a.dt_opt, b.dt_opt);
-  for (const auto& [x, y] : {std::pair{a.tp, b.tp}, std::pair{a.dp, b.dp}}) {
+  for (const auto& [x, y] : {std::pair{a.tp, b.tp}, std::pair{a.dp, b.dp}, std::pair{a.tp_all_reduce, b.tp_all_reduce},
+                             std::pair{a.tp_all_gather, b.tp_all_gather},
+                             std::pair{a.tp_reduce_scatter, b.tp_reduce_scatter}}) {
     EXPECT_EQ(x.seconds, y.seconds);
     EXPECT_EQ(x.wait, y.wait);
     EXPECT_EQ(x.transfer, y.transfer);
@@ -71,9 +76,9 @@ void expect_same(const IterRecord& a, const IterRecord& b) {
 }
 
 TEST(RecordFields, IterRecordListsEveryMemberOnce) {
-  // 9 scalars, 2 x 6 comm sums, 2 gather times, MemStats' 6 + 6 + 3.
-  EXPECT_EQ(aggregate_leaf_count<IterRecord>(), 38);
-  EXPECT_EQ(record_width(kIterRecordFields), 38);
+  // 9 scalars, 5 x 6 comm sums (tp, dp, tp by collective), 2 gather times, MemStats' 6 + 6 + 3.
+  EXPECT_EQ(aggregate_leaf_count<IterRecord>(), 56);
+  EXPECT_EQ(record_width(kIterRecordFields), 56);
   EXPECT_TRUE(lists_every_leaf_once(kIterRecordFields));
 }
 
@@ -86,7 +91,7 @@ TEST(RecordFields, IterRecordRoundTripsThroughPackUnpack) {
 }
 
 // metrics.jsonl's writer as it was, field by field (docs/results.md lists these keys), with
-// the call counts by route added since.
+// the call counts by route and the TP collectives by kind added since.
 nlohmann::json legacy_metrics_line(const IterRecord& it, size_t rank) {
   nlohmann::json mem_cur = nlohmann::json::object(), mem_peak = nlohmann::json::object();
   for (int k = 0; k < kNumMemCategories; ++k) {
@@ -103,6 +108,17 @@ nlohmann::json legacy_metrics_line(const IterRecord& it, size_t rank) {
           {"dp_comm_ms", it.dp.seconds * 1e3}, {"dp_wait_ms", it.dp.wait * 1e3},
           {"dp_transfer_ms", it.dp.transfer * 1e3}, {"dp_bytes", it.dp.bytes},
           {"dp_calls", it.dp.calls}, {"dp_shm_calls", it.dp.shm_calls},
+          {"tp_all_reduce_ms", it.tp_all_reduce.seconds * 1e3}, {"tp_all_reduce_wait_ms", it.tp_all_reduce.wait * 1e3},
+          {"tp_all_reduce_transfer_ms", it.tp_all_reduce.transfer * 1e3},
+          {"tp_all_reduce_bytes", it.tp_all_reduce.bytes}, {"tp_all_reduce_calls", it.tp_all_reduce.calls},
+          {"tp_all_gather_ms", it.tp_all_gather.seconds * 1e3}, {"tp_all_gather_wait_ms", it.tp_all_gather.wait * 1e3},
+          {"tp_all_gather_transfer_ms", it.tp_all_gather.transfer * 1e3},
+          {"tp_all_gather_bytes", it.tp_all_gather.bytes}, {"tp_all_gather_calls", it.tp_all_gather.calls},
+          {"tp_reduce_scatter_ms", it.tp_reduce_scatter.seconds * 1e3},
+          {"tp_reduce_scatter_wait_ms", it.tp_reduce_scatter.wait * 1e3},
+          {"tp_reduce_scatter_transfer_ms", it.tp_reduce_scatter.transfer * 1e3},
+          {"tp_reduce_scatter_bytes", it.tp_reduce_scatter.bytes},
+          {"tp_reduce_scatter_calls", it.tp_reduce_scatter.calls},
           {"mem_current_bytes", mem_cur}, {"mem_peak_bytes", mem_peak},
           {"mem_total_peak_bytes", it.mem.total_peak}};
 }
@@ -115,7 +131,11 @@ TEST(RecordFields, MetricsJsonlKeepsTheDocumentedKeysTypesAndValues) {
   const std::vector<std::string> documented = {
       "dp_bytes", "dp_calls", "dp_comm_ms", "dp_shm_calls", "dp_transfer_ms", "dp_wait_ms", "dt_ms", "dtb_ms",
       "dtf_ms", "grad_norm", "iter", "loss", "lr", "mem_current_bytes", "mem_peak_bytes", "mem_total_peak_bytes",
-      "opt_ms", "tp_bytes", "tp_calls", "tp_comm_ms", "tp_shm_calls", "tp_transfer_ms", "tp_wait_ms", "warmup"};
+      "opt_ms", "tp_all_gather_bytes", "tp_all_gather_calls", "tp_all_gather_ms", "tp_all_gather_transfer_ms",
+      "tp_all_gather_wait_ms", "tp_all_reduce_bytes", "tp_all_reduce_calls", "tp_all_reduce_ms",
+      "tp_all_reduce_transfer_ms", "tp_all_reduce_wait_ms", "tp_bytes", "tp_calls", "tp_comm_ms",
+      "tp_reduce_scatter_bytes", "tp_reduce_scatter_calls", "tp_reduce_scatter_ms", "tp_reduce_scatter_transfer_ms",
+      "tp_reduce_scatter_wait_ms", "tp_shm_calls", "tp_transfer_ms", "tp_wait_ms", "warmup"};
   EXPECT_EQ(keys, documented);
   EXPECT_TRUE(j["iter"].is_number_integer());
   EXPECT_TRUE(j["warmup"].is_boolean());

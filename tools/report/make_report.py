@@ -9,8 +9,8 @@ summary.json), a linear results.json or its directory, a comm --json file, or an
 directory holding these (searched recursively, in name order).
 
 Writes into DIR: report.md, report.html (charts inlined, no network), results.csv,
-results.json, charts/{phases,comm_ranks,loss,memory,throughput,comm_busbw}.{png,svg} (those
-that have data), and prints the table to stdout.
+results.json, charts/{phases,comm_ranks,tp_collectives,loss,memory,throughput,comm_busbw}.{png,svg}
+(those that have data), and prints the table to stdout.
 
 Every number comes from the runs' own files; the formulas are in docs/reports.md and
 docs/metrics.md. Needs Python 3 and matplotlib (Debian: python3-matplotlib).

@@ -4,7 +4,7 @@ OUT/charts/. A chart with no data is not drawn."""
 import os
 import sys
 
-from .rows import MEM_CATEGORIES, fmt_bytes, ms_digits
+from .rows import MEM_CATEGORIES, TP_COLLECTIVES, fmt_bytes, fmt_ms, ms_digits
 
 def setup_matplotlib():
     import matplotlib
@@ -30,6 +30,9 @@ PHASE_COLORS = {
     "compute and the rest": "#4C72B0", "TP wait": "#F2B6B6", "TP transfer": "#C44E52",
     "DP wait": "#C9B3E6", "DP transfer": "#8172B3",
 }
+# TP time by collective: (wait, transfer) shades of one colour per collective.
+COLLECTIVE_COLORS = {"all_reduce": ("#F2B6B6", "#C44E52"), "all_gather": ("#A9C0E3", "#4C72B0"),
+                     "reduce_scatter": ("#B5DDB9", "#55A868")}
 MEM_COLORS = dict(zip(MEM_CATEGORIES, ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]))
 
 
@@ -156,6 +159,51 @@ def chart_comm_ranks(plt, rows, details, out_dir, written, titles):
                             "Each rank's mean time per iteration inside TP and DP collectives, split into "
                             "waiting for the last rank of the group to arrive (skew: load imbalance or a busy "
                             "core, not the network) and the transfer itself.")
+    plt.close(fig)
+
+
+def chart_tp_collectives(plt, rows, out_dir, written, titles):
+    """Stacked bars, one per configuration that ran TP collectives: its mean TP time a step
+    by collective, each split into wait and transfer; what TP time the three do not cover
+    (other kinds of TP collective) on top as 'other TP'."""
+    keys = [f"tp_{c}_{k}" for c in TP_COLLECTIVES for k in ("wait_ms", "transfer_ms")]
+    ok = [r for r in rows if r["status"] == "ok" and r.get("kind") == "train" and r.get("means")
+          and all(k in r["means"] for k in keys) and sum(r["means"][k] or 0.0 for k in keys) > 0]
+    if not ok:
+        return
+    labels = [r["label"] for r in ok]
+    x = list(range(len(ok)))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.1 * len(ok) + 3.5), 4.4))
+    bottom = [0.0] * len(ok)
+    for c in TP_COLLECTIVES:
+        for k, colour in zip(("wait_ms", "transfer_ms"), COLLECTIVE_COLORS[c]):
+            vals = [max(r["means"][f"tp_{c}_{k}"] or 0.0, 0.0) for r in ok]
+            if not any(vals):
+                continue
+            ax.bar(x, vals, 0.6, bottom=bottom, color=colour, label=f"{c} {k[:-3]}")
+            bottom = [b + v for b, v in zip(bottom, vals)]
+    tp_total = [(r["means"].get("tp_wait_ms") or 0.0) + (r["means"].get("tp_transfer_ms") or 0.0) for r in ok]
+    other = [max(t - b, 0.0) for t, b in zip(tp_total, bottom)]
+    if any(o > 0.01 * t for o, t in zip(other, tp_total)):
+        ax.bar(x, other, 0.6, bottom=bottom, color="#C7C7C7", label="other TP")
+        bottom = [b + o for b, o in zip(bottom, other)]
+    for xi, v in zip(x, bottom):
+        ax.annotate(fmt_ms(v), (xi, v), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+                    textcoords="offset points")
+    rotate = len(ok) > 4 or max(len(lb) for lb in labels) > 14
+    ax.set_xticks(x, labels, rotation=25 if rotate else 0, ha="right" if rotate else "center")
+    ax.set_ylim(0, max(bottom) * 1.15)
+    ax.set_ylabel("ms per iteration (mean over ranks and timed iterations)")
+    ax.set_title("TP communication by collective: wait vs transfer")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    save(fig, out_dir, "tp_collectives", written)
+    titles["tp_collectives"] = ("TP communication by collective",
+                                "Each configuration's time a step inside TP collectives, by collective "
+                                "(all-reduce; with --sp also all-gather and reduce-scatter), each split into "
+                                "waiting for the last rank and the transfer: means over timed iterations and "
+                                "ranks (metrics.jsonl's tp_<collective>_wait_ms / _transfer_ms), so the parts "
+                                "add up to the bar. Configurations without TP collectives are left out.")
     plt.close(fig)
 
 
@@ -311,6 +359,7 @@ def draw_all(rows, details, comms, out_dir):
         return written, titles
     chart_phases(plt, rows, details, out_dir, written, titles)
     chart_comm_ranks(plt, rows, details, out_dir, written, titles)
+    chart_tp_collectives(plt, rows, out_dir, written, titles)
     chart_loss(plt, rows, details, out_dir, written, titles)
     chart_memory(plt, rows, details, out_dir, written, titles)
     chart_throughput(plt, rows, out_dir, written, titles)

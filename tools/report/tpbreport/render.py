@@ -7,7 +7,10 @@ import io
 import os
 import re
 
-from .rows import COLUMNS, TABLE_HEAD, TABLE_NOTE, breakdown, table_head, throughput, fmt_bytes, fmt_mesh, fmt_num, table_cells, verdict
+from .rows import (COLUMNS, COLLECTIVE_NOTE, TABLE_HEAD, TABLE_NOTE, breakdown, collective_left_out_text,
+                   collective_table, table_head, throughput, fmt_bytes, fmt_mesh, fmt_num, table_cells, verdict)
+
+COLLECTIVE_TITLE = "TP communication by collective"
 
 def write_atomic(path, data, mode="w"):
     tmp = f"{path}.tmp{os.getpid()}"
@@ -72,6 +75,12 @@ def markdown(title, rows, machines, comm_rows, written, titles, inputs, generate
     if rows:
         out += ["## Results", "", md_table(table_head(rows), body_rows(rows)), "",
                 TABLE_NOTE, ""]
+        head, body, left_out = collective_table(rows)
+        if head:
+            out += [f"## {COLLECTIVE_TITLE}", ""]
+            if body:
+                out += [md_table(head, body), ""]
+            out += [" ".join(x for x in (COLLECTIVE_NOTE, collective_left_out_text(left_out)) if x), ""]
         notes = [f"- **{r['name']}** ({r['label']}): {breakdown(r)}." for r in rows if r["status"] == "ok" and breakdown(r)]
         if notes:
             out += ["## Where the time goes", ""] + notes + [""]
@@ -172,6 +181,18 @@ def html_page(title, rows, machines, comm_rows, written, titles, out_dir, inputs
         parts.append("<h2>Results</h2><div class='scroll'><table><tr>" + head + "</tr>" + "".join(trs)
                      + "</table></div>")
         parts.append(f"<p class='note'>{e(TABLE_NOTE)}</p>")
+        head, body, left_out = collective_table(rows)
+        if head:
+            left = {0, 1, head.index("collective")}
+            parts.append(f"<h2>{e(COLLECTIVE_TITLE)}</h2>")
+            if body:
+                parts.append("<div class='scroll'><table class='by-collective'><tr>"
+                             + "".join(f"<th class='{'l' if i in left else ''}'>{e(h)}</th>" for i, h in enumerate(head))
+                             + "</tr>" + "".join("<tr>" + "".join(f"<td class='{'l' if i in left else ''}'>{e(c)}</td>"
+                                                                  for i, c in enumerate(cells)) + "</tr>"
+                                                 for cells in body) + "</table></div>")
+            note = " ".join(x for x in (COLLECTIVE_NOTE, collective_left_out_text(left_out)) if x)
+            parts.append(f"<p class='note'>{e(note)}</p>")
         notes = [f"<li><b>{e(r['name'])}</b> ({e(r['label'])}): {e(breakdown(r))}.</li>"
                  for r in rows if r["status"] == "ok" and breakdown(r)]
         if notes:

@@ -8,14 +8,23 @@ import math
 
 from .inputs import mean
 
+# The TP collectives summary.json's tp_by_collective splits TP communication into, and the
+# columns each gets: tp_<collective>_<field>, from (summary key, statistic or None).
+TP_COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter")
+COLLECTIVE_FIELDS = (("ms", "comm_ms", "median"), ("wait_ms", "wait_ms", "median"),
+                     ("transfer_ms", "transfer_ms", "median"), ("bytes", "bytes_per_step", None),
+                     ("calls", "calls_per_step", None))
+COLLECTIVE_COLUMNS = [f"tp_{c}_{f[0]}" for c in TP_COLLECTIVES for f in COLLECTIVE_FIELDS]
+
 # Columns of results.csv, in order (results.json's rows carry the same keys).
 COLUMNS = [
     "name", "label", "kind", "status", "error", "date", "machine", "hostname",
-    "preset", "mode", "world_size", "tp", "dp", "batch", "seq", "tokens_per_step",
+    "preset", "mode", "world_size", "tp", "dp", "sp", "batch", "seq", "tokens_per_step",
     "wall_s", "startup_s", "train_s",
     "step_mean_ms", "step_median_ms", "step_p95_ms",
     "forward_ms", "backward_ms", "optimizer_ms",
     "tp_comm_ms", "tp_wait_ms", "tp_transfer_ms", "tp_comm_share",
+    *COLLECTIVE_COLUMNS,
     "dp_comm_ms", "dp_wait_ms", "dp_transfer_ms", "dp_comm_share",
     "tokens_per_s", "samples_per_s", "repeats", "throughput_min", "throughput_max",
     "mfu", "gemm_peak_flops_per_rank", "peak_mem_bytes_per_rank",
@@ -25,6 +34,9 @@ COLUMNS = [
 
 # Per-rank means over timed iterations kept for the charts (metrics.jsonl's names).
 PER_RANK_KEYS = ("dt_ms", "dtf_ms", "dtb_ms", "opt_ms", "tp_wait_ms", "tp_transfer_ms", "dp_wait_ms", "dp_transfer_ms")
+# The same for the TP collectives by kind, kept only where the run recorded them (metrics.jsonl
+# from before tpbench split TP communication by collective has none of these).
+COLLECTIVE_RANK_KEYS = tuple(f"tp_{c}_{k}" for c in TP_COLLECTIVES for k in ("wait_ms", "transfer_ms"))
 
 MEM_CATEGORIES = ["parameters", "gradients", "optimizer_state", "activations", "comm_buffers", "other"]
 
@@ -33,6 +45,25 @@ def rank_mean(per_rank, key):
     """Mean over ranks of the per-rank means over timed iterations."""
     vals = [p.get(key) for p in per_rank if p.get(key) is not None]
     return sum(vals) / len(vals) if vals else 0.0
+
+
+def on_off(v):
+    """mesh.sp / the manifest's sp (true, false; null or absent: not known) -> "on", "off", None."""
+    return None if v is None else "on" if v else "off"
+
+
+def collective_values(summary):
+    """The tp_<collective>_* columns from summary.json's tp_by_collective (None where absent)."""
+    by = summary.get("tp_by_collective")
+    out = {}
+    for c in TP_COLLECTIVES:
+        d = by.get(c) if isinstance(by, dict) else None
+        for name, key, stat in COLLECTIVE_FIELDS:
+            v = d.get(key) if isinstance(d, dict) else None
+            if stat is not None:
+                v = v.get(stat) if isinstance(v, dict) else None
+            out[f"tp_{c}_{name}"] = v
+    return out
 
 
 def machine_key(m):
@@ -63,6 +94,7 @@ def train_row(run):
     row = {
         "preset": cfg.get("preset"), "world_size": mesh.get("world_size"), "tp": mesh.get("tp"),
         "dp": mesh.get("dp"), "batch": training.get("batch_per_dp_rank"), "seq": model.get("seq"),
+        "sp": on_off(mesh["sp"] if "sp" in mesh else (run.get("requested") or {}).get("sp")),
         "wall_s": wall, "train_s": train_s,
         "startup_s": (wall - train_s) if wall is not None else None,
         "step_mean_ms": step.get("mean"), "step_median_ms": step.get("median"), "step_p95_ms": step.get("p95"),
@@ -74,6 +106,7 @@ def train_row(run):
         "gemm_peak_flops_per_rank": s.get("gemm_peak_flops_per_rank"),
         "peak_mem_bytes_per_rank": ((s.get("peak_memory_bytes") or {}).get("total") or {}).get("max"),
         "loss_first": s.get("loss_first"), "loss_last": s.get("loss_last"),
+        **collective_values(s),
     }
     # Per rank, for the charts: means over timed iterations (means add up: a step's parts
     # stack to the step), memory peaks over all iterations.
@@ -85,6 +118,8 @@ def train_row(run):
         mem = {c: max((r.get("mem_peak_bytes") or {}).get(c, 0) for r in recs) for c in MEM_CATEGORIES}
         per_rank.append({"rank": rk,
                          **{k: mean([r.get(k) for r in timed]) for k in PER_RANK_KEYS},
+                         **{k: mean([r.get(k) for r in timed]) for k in COLLECTIVE_RANK_KEYS
+                            if any(k in r for r in timed)},
                          "mem_peak_bytes": mem,
                          "mem_total_peak_bytes": max(r.get("mem_total_peak_bytes", 0) for r in recs)})
     loss = sorted(((r["iter"], r["loss"]) for r in metrics if r["rank"] == ranks[0]), key=lambda t: t[0]) if ranks else []
@@ -151,7 +186,7 @@ def build_rows(found):
         else:
             req = run.get("requested") or {}
             row.update(world_size=req.get("nproc"), tp=req.get("tp"), batch=req.get("batch"),
-                       seq=req.get("seq"), mode=req.get("mode"))
+                       seq=req.get("seq"), mode=req.get("mode"), sp=on_off(req.get("sp")))
             if run["kind"] == "linear" and req.get("nproc"):
                 row.update(tp=req.get("nproc"), dp=1)
             elif req.get("nproc") and req.get("tp") and req["nproc"] % req["tp"] == 0:
@@ -164,6 +199,8 @@ def build_rows(found):
             row["hostname"] = machine.get("hostname")
         if per_rank:
             row["means"] = {k: rank_mean(per_rank, k) for k in PER_RANK_KEYS}
+            row["means"].update({k: rank_mean(per_rank, k) for k in COLLECTIVE_RANK_KEYS
+                                 if any(k in p for p in per_rank)})
         step = row.get("step_median_ms")
         for g in ("tp", "dp"):
             c = row.get(f"{g}_comm_ms")
@@ -222,7 +259,7 @@ def make_labels(rows):
             parts = [f"{r.get('mode') or '?'} {r.get('world_size') or '?'}r"]
         else:
             parts = [f"tp{r['tp'] if r.get('tp') is not None else '?'}·dp{r['dp'] if r.get('dp') is not None else '?'}"]
-        for k, short in (("batch", "b"), ("seq", "s"), ("preset", ""), ("machine", "")):
+        for k, short in (("batch", "b"), ("seq", "s"), ("sp", "sp "), ("preset", ""), ("machine", "")):
             if varies(k) and r.get(k) is not None:
                 parts.append(f"{short}{r[k]}")
         label = " ".join(parts)
@@ -365,6 +402,75 @@ def terminal_table(rows):
             head = f"{r['name'].ljust(widths[0])}  {r['label'].ljust(widths[1])}  {fmt_mesh(r).rjust(widths[2])}"
             lines.append(f"{head}  {r['status'].upper()}: {r.get('error') or ''}")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- TP by collective
+
+def fmt_ms(v):
+    """A time in ms that may be well below 1 ms (a collective's share of a step): three decimals
+    (1 µs) below 1 ms, two below 10, else one."""
+    if v is None:
+        return "—"
+    return fmt_num(v, 3 if abs(v) < 1 else 2 if abs(v) < 10 else 1)
+
+
+def fmt_count(v):
+    if v is None:
+        return "—"
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+
+
+def fmt_step_bytes(v):
+    return "—" if v is None else fmt_bytes(int(round(v)))
+
+
+COLLECTIVE_HEAD = ["config", "label", "mesh dp x tp", "sp", "collective", "calls/step", "bytes/step",
+                   "comm ms", "wait ms", "transfer ms", "of iter"]
+
+COLLECTIVE_NOTE = (
+    "TP communication split by collective (summary.json's tp_by_collective): calls and bytes a step are rank "
+    "0's medians over timed iterations (the same on every rank of a TP group); comm (wait + transfer), wait and "
+    "transfer are each the median over ranks of the per-rank medians over timed iterations, so they, and the "
+    "three collectives' comm, need not add up exactly (to the Results table's TP comm). of iter = comm ms / "
+    "the median iteration. Without sequence parallelism TP uses all-reduces only; with --sp the sequence-split "
+    "regions use all-gathers and reduce-scatters instead. Definitions: docs/reports.md.")
+
+
+def has_collectives(r):
+    return r.get("status") == "ok" and any(r.get(f"tp_{c}_calls") is not None for c in TP_COLLECTIVES)
+
+
+def collective_table(rows):
+    """The 'TP communication by collective' table: (head, body, left out), one body row per
+    configuration and collective, for the train rows that ran TP collectives. Left out: (row,
+    why) for the train rows that ran but have none to show. (None, [], []) when no row has the
+    split (runs from before tpbench recorded it): the section is left out."""
+    if not any(has_collectives(r) for r in rows):
+        return None, [], []
+    body, left_out = [], []
+    for r in rows:
+        if r.get("kind") != "train" or r.get("status") != "ok":
+            continue
+        if not has_collectives(r):
+            left_out.append((r, "not recorded"))
+            continue
+        if not any(r.get(f"tp_{c}_calls") for c in TP_COLLECTIVES):
+            left_out.append((r, "no TP collectives"))
+            continue
+        step = r.get("step_median_ms")
+        for c in TP_COLLECTIVES:
+            comm = r.get(f"tp_{c}_ms")
+            body.append([r["name"], r["label"], fmt_mesh(r), r.get("sp") or "—", c,
+                         fmt_count(r.get(f"tp_{c}_calls")), fmt_step_bytes(r.get(f"tp_{c}_bytes")),
+                         fmt_ms(comm), fmt_ms(r.get(f"tp_{c}_wait_ms")), fmt_ms(r.get(f"tp_{c}_transfer_ms")),
+                         fmt_pct(comm / step) if (comm is not None and step) else "—"])
+    return COLLECTIVE_HEAD, body, left_out
+
+
+def collective_left_out_text(left_out):
+    if not left_out:
+        return ""
+    return "Not shown: " + ", ".join(f"{r['name']} ({r['label']}: {why})" for r, why in left_out) + "."
 
 
 # ----------------------------------------------------------------------------- analysis text
