@@ -82,7 +82,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{kExe + " --nproc 2 train --device tpu", "tpu"},
         BadInput{kExe + " --nproc 2 train --device cuda --dtype bf16 --dp-shard full",
                  "--dtype bf16 with --dp-shard full is not supported"},
-        BadInput{kExe + " --nproc 2 devices", "devices runs as one process"}));
+        BadInput{kExe + " --nproc 2 devices", "devices runs as one process"},
+        BadInput{kExe + " --nproc 2 train --tp 2 --sp --seq 33", "--sp: --seq 33 is not divisible by --tp 2"}));
 
 // Under the user's own mpirun every rank validates; rank 0 alone prints.
 INSTANTIATE_TEST_SUITE_P(
@@ -95,7 +96,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{std::string(TPB_MPIRUN) + " -np 2 --oversubscribe " + kExe + " mesh --tp",
                  "--tp"},
         BadInput{std::string(TPB_MPIRUN) + " -np 4 --oversubscribe " + kExe + " train --tp 2 --vocab 4097",
-                 "--tp 2 does not divide --vocab 4097"}));
+                 "--tp 2 does not divide --vocab 4097"},
+        BadInput{std::string(TPB_MPIRUN) + " -np 4 --oversubscribe " + kExe + " train --tp 4 --sp --seq 250",
+                 "--sp: --seq 250 is not divisible by --tp 4"}));
 
 // `devices` says what this binary and machine can compute on; without a usable GPU,
 // --device cuda is one clear message before any rank starts (launcher or user mpirun).

@@ -109,6 +109,29 @@ TEST(SweepPlan, DpShardIsAListOfLayoutNames) {
   EXPECT_THROW(parse_word_list("--dp-shard", "none,2", {"none", "optimizer", "full"}), UsageError);
 }
 
+// --sp off,on: an axis between --dp-shard and --tp; on passes the bare --sp flag, off nothing.
+TEST(SweepPlan, SpIsAnOffOnAxisOutsideTp) {
+  SweepSpec s;
+  s.nproc = {2};
+  s.tp = {1, 2};
+  s.sp = parse_word_list("--sp", "off,on", {"off", "on"});
+  const auto plan = plan_sweep(s);
+  ASSERT_EQ(plan.size(), 4u);
+  EXPECT_EQ(plan[0].sp, std::optional<bool>(false));
+  EXPECT_EQ(plan[1].sp, std::optional<bool>(false));
+  EXPECT_EQ(plan[1].tp, std::optional<int64_t>(2));
+  EXPECT_EQ(plan[2].sp, std::optional<bool>(true));
+  EXPECT_EQ(plan[2].tp, std::optional<int64_t>(1));
+  EXPECT_EQ(launch_args(plan[1], "SW/runs"),
+            (std::vector<std::string>{"--nproc", "2", "train", "--tp", "2", "--out", "SW/runs", "--run-name", "cfg1"}));
+  EXPECT_EQ(launch_args(plan[3], "SW/runs"), (std::vector<std::string>{"--nproc", "2", "train", "--tp", "2", "--sp",
+                                                                       "--out", "SW/runs", "--run-name", "cfg3"}));
+  EXPECT_THROW(parse_word_list("--sp", "off,yes", {"off", "on"}), UsageError);
+  s.target = SweepTarget::linear;
+  s.tp.clear();
+  EXPECT_THROW(validate_sweep_spec(s), UsageError);  // --sp is for train sweeps
+}
+
 TEST(SweepPlan, RefusesFlagsThatDoNotFitTheCommand) {
   SweepSpec s;
   EXPECT_THROW(validate_sweep_spec(s), UsageError);  // no --nproc
