@@ -127,6 +127,10 @@ class TrainCommand final : public Command {
     sub.add_option("--recompute", recompute_, "activation recomputation: none or block")
         ->check(CLI::IsMember({"none", "block"}))
         ->capture_default_str();
+    add_ranged(sub, "--loss-chunk", c_.loss_chunk, range::ints(0, INT64_MAX),
+               "token rows per chunk of the fused output projection + loss (0: auto, chunk logits "
+               "within 64 MiB)")
+        ->capture_default_str();
     sub.add_flag("--sp", c_.sp,
                  "sequence parallelism: norms, residual stream and embedding output split along the "
                  "sequence over the TP group (all-gather / reduce-scatter instead of all-reduce)");
@@ -378,7 +382,7 @@ class TrainCommand final : public Command {
                                     const MachineCapacity& m) {
     if (m.mem_available_bytes < 0) return "";
     const double per_rank =
-        predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute).total_peak() + kRankBaselineBytes;
+        predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute, c.loss_chunk).total_peak() + kRankBaselineBytes;
     const double need = per_rank * ranks;
     if (need <= static_cast<double>(m.mem_available_bytes)) return "";
     const auto gib = [](double b) { return b / double(int64_t{1} << 30); };

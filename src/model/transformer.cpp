@@ -7,14 +7,15 @@
 namespace tpb {
 
 TransformerActivations make_transformer_activations(const ModelConfig& c, const LocalSizes& local,
-                                                    int64_t batch, bool recompute, const Placement& pl) {
+                                                    int64_t batch, bool recompute, const Placement& pl,
+                                                    int64_t loss_chunk) {
   const ActivationAlloc m{pl};
   const auto act = [&](Shape s) { return m.act(s); };
   const auto f32 = [&](Shape s) { return m.f32(s); };
   TransformerActivations a;
   a.batch = batch;
   a.recompute = recompute;
-  const int64_t rows = batch * c.seq, v_local = local.vocab;
+  const int64_t v_local = local.vocab;
   const int64_t ts = local.sp ? local.seq_local : c.seq;  // the residual stream's positions
   TrackingAllocator& alloc = default_allocator(pl.device);
   a.tokens = Tensor::empty({batch, c.seq}, MemCategory::activations, DType::i32, alloc);
@@ -25,12 +26,10 @@ TransformerActivations make_transformer_activations(const ModelConfig& c, const 
   if (recompute) a.recompute_out = act({batch, ts, c.dim});
   a.rstd_f = f32({batch * ts});
   a.xf = act({batch, ts, c.dim});
-  a.logits = f32({rows, v_local});  // fp32 logits, as in the reference model
-  a.ce = make_vocab_parallel_ce(rows, pl.device);
+  a.head = make_loss_head(batch, c.seq, c.dim, v_local, loss_chunk, pl);
   a.scratch = make_block_scratch(c, local, batch, pl);
   a.dresid_a = act({batch, ts, c.dim});
   a.dresid_b = act({batch, ts, c.dim});
-  a.dlogits = act({rows, v_local});
   return a;
 }
 
@@ -63,7 +62,7 @@ class UnitUse {
 double transformer_forward(TransformerActivations& a, ModelParams& p, Communicator& tp, TraceBuffer* trace,
                            UnitHooks* hooks) {
   transformer_forward_pass(a, p, tp, trace, hooks);
-  return mean_loss(a.ce);
+  return mean_loss(a.head.ce);
 }
 
 void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communicator& tp,
@@ -97,12 +96,8 @@ void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communi
   // f / f': the head is column-parallel (vocabulary); with SP a.xf keeps this rank's shard.
   const Tensor& xf = tp_region_input(s.full, a.xf, s.staging, sp, tp);
   Param& out = p.output();
-  {
-    ScopedSpan span(trace, "matmul", "cpu_op");
-    ops::matmul(a.logits, xf, out.compute, false, true);
-  }
-  ScopedSpan span(trace, "cross_entropy", "cpu_op");
-  vocab_parallel_cross_entropy_forward(a.ce, a.logits, a.targets, out.shard.offset, tp);
+  ScopedSpan span(trace, "loss_head", "user_annotation");
+  loss_head_forward(a.head, xf, out.compute, a.targets, out.shard.offset, tp, trace);
 }
 
 void transformer_backward(TransformerActivations& a, ModelParams& p, Communicator& tp, TraceBuffer* trace,
@@ -117,16 +112,10 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
   {
     UnitUse use(hooks, head, true);
     Param& out = p.output();
-    vocab_parallel_cross_entropy_backward(a.dlogits, a.ce, a.logits, a.targets, out.shard.offset, 1.0f);
-    Tensor& dxf = a.scratch.dxn;
-    // W_out's gradient needs the whole final-norm output: with SP all-gathered again.
-    const Tensor& xf = tp_region_input(s.full, a.xf, s.staging, sp, tp);
-    {
-      ScopedSpan span(trace, "matmul", "cpu_op");
-      ops::matmul(dxf, a.dlogits, out.compute);  // partial over the vocabulary shards
-      ops::matmul(out.grad, a.dlogits, xf.view({xf.shape().rows(), c.dim}), true, false, 1.0f, true);
-    }
-    const Tensor& dxf_sum = tp_region_sum(dxf, s.local, s.staging, sp, tp);  // f / f' backward
+    // The loss head computed its gradients in forward (loss_head.h): W_out's is added here,
+    // where the unit's gradients are live (after zero_grads; FSDP's gathered unit).
+    ops::add_forward(out.grad, out.grad, a.head.dweight);
+    const Tensor& dxf_sum = tp_region_sum(a.head.dx, s.local, s.staging, sp, tp);  // f / f' backward
     dcur->zero();
     // With SP the final norm's weight gradient is a partial sum over this rank's positions:
     // all-reduced over TP here, before the unit's gradients go to data parallelism.

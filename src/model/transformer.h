@@ -3,8 +3,8 @@
 //   x0     = vocab_parallel_embedding(tokens)                 (B, T, C)
 //   x{l+1} = block_l(x{l})                                     l = 0 .. L-1
 //   xf     = rmsnorm(x{L})
-//   logits = xf W_out_local^T       (f before: identity forward) (B*T, V_local)
-//   loss   = mean vocab-parallel cross-entropy(logits, targets)
+//   logits = xf W_out_local^T       (f before: identity forward) (B*T, V_local), chunk by chunk
+//   loss   = mean vocab-parallel cross-entropy(logits, targets)   (fused: model/loss_head.h)
 //
 // Backward runs the same steps in reverse. Units (0 the embedding, 1 + l layer l, L + 1 the
 // final norm and output) are announced to optional UnitHooks: before a unit's parameters
@@ -21,6 +21,7 @@
 #include "comm/communicator.h"
 #include "model/block.h"
 #include "model/params.h"
+#include "model/loss_head.h"
 #include "model/vocab_parallel.h"
 
 namespace tpb {
@@ -41,22 +42,22 @@ struct TransformerActivations {
   std::vector<BlockActivations> blocks;  // L, or 1 shared by every block with recompute
   Tensor recompute_out;                  // (B, T, C), recompute only
   Tensor rstd_f, xf;                     // (B*Ts), (B, Ts, C); Ts = T / tp with SP, else T
-  Tensor logits;                         // (B*T, V_local)
-  VocabParallelCE ce;
+  LossHead head;                         // the fused, chunked output projection + loss (loss_head.h)
   // backward work buffers
   BlockScratch scratch;
-  Tensor dresid_a, dresid_b;             // (B, T, C), ping-pong
-  Tensor dlogits;                        // (B*T, V_local)
+  Tensor dresid_a, dresid_b;             // (B, Ts, C), ping-pong
 };
 
 // On placement.device: tokens and targets int32, rstd, lse, logits and the loss buffers
 // fp32, every other activation of placement.compute.
+// loss_chunk: token rows per chunk of the loss head (0: default_loss_chunk).
 TransformerActivations make_transformer_activations(const ModelConfig& c, const LocalSizes& local,
                                                     int64_t batch, bool recompute = false,
-                                                    const Placement& placement = {});
+                                                    const Placement& placement = {}, int64_t loss_chunk = 0);
 
-// Forward pass up to every row's loss in a.ce.losses (p's tp rank and size must be tp's); nothing is read back to the host, so
-// on the GPU the host does not wait (read the loss after the step with mean_loss(a.ce)).
+// Forward pass up to every row's loss in a.head.ce.losses (p's tp rank and size must be tp's), and the
+// loss head's gradients (loss_head.h); nothing is read back to the host, so on the GPU the host does
+// not wait (read the loss after the step with mean_loss(a.head.ce)).
 void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communicator& tp,
                               TraceBuffer* trace = nullptr, UnitHooks* hooks = nullptr);
 // The forward pass, then the mean loss over this rank's B*T tokens (the same on every rank

@@ -17,10 +17,11 @@ void vocab_parallel_embedding_backward(Tensor& dtable, const Tensor& dout, const
   ops::embedding_backward(dtable, dout, tokens, vocab_start);
 }
 
-VocabParallelCE make_vocab_parallel_ce(int64_t rows, Device device) {
+VocabParallelCE make_vocab_parallel_ce(int64_t rows, Device device, int64_t stat_rows) {
   const auto A = MemCategory::activations;
   TrackingAllocator& alloc = default_allocator(device);
-  return {Tensor::empty({rows}, A, DType::f32, alloc), Tensor::empty({2 * rows}, A, DType::f32, alloc),
+  const int64_t s = stat_rows > 0 ? stat_rows : rows;
+  return {Tensor::empty({s}, A, DType::f32, alloc), Tensor::empty({2 * s}, A, DType::f32, alloc),
           Tensor::empty({rows}, A, DType::f32, alloc)};
 }
 

@@ -26,12 +26,13 @@ void vocab_parallel_embedding_backward(Tensor& dtable, const Tensor& dout, const
                                        int64_t vocab_start);
 
 struct VocabParallelCE {
-  Tensor row_max;   // (rows)
+  Tensor row_max;   // (rows), or a chunk's rows (model/loss_head.h)
   Tensor sum_exp;   // (2 * rows): sum-exp, then target logit (one all-reduce)
   Tensor losses;    // (rows)
 };
-// fp32 buffers for `rows` rows on `device`.
-VocabParallelCE make_vocab_parallel_ce(int64_t rows, Device device = Device::cpu);
+// fp32 buffers on `device`: losses for `rows` rows, the row statistics for `stat_rows`
+// (0: rows) at a time.
+VocabParallelCE make_vocab_parallel_ce(int64_t rows, Device device = Device::cpu, int64_t stat_rows = 0);
 
 // ce.losses (rows) = every row's loss; logits fp32 (rows, V_local), targets int32 (rows).
 // Nothing comes back to the host (on the GPU nothing waits): read with mean_loss.

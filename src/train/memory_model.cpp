@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "model/loss_head.h"
 #include "model/params.h"
 
 namespace tpb {
@@ -10,7 +11,8 @@ int64_t local_parameter_elements(const ModelConfig& c, const ParallelDims& dims)
   return ModelParams(c, dims, 0, /*materialize=*/false).flat_size();
 }
 
-double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t batch, bool recompute) {
+double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t batch, bool recompute,
+                        int64_t loss_chunk) {
   // n: token rows inside the TP regions (the whole sequence); ns: rows of the residual stream,
   // the norms and their statistics (this rank's seq_local positions with SP, else n).
   const double n = static_cast<double>(batch * c.seq), C = static_cast<double>(c.dim);
@@ -18,6 +20,7 @@ double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t b
   const double hl = static_cast<double>(local.heads), kvl = static_cast<double>(local.kv_heads);
   const double hd = static_cast<double>(local.head_dim), fl = static_cast<double>(local.ffn_hidden);
   const double vl = static_cast<double>(local.vocab), L = static_cast<double>(c.n_layers);
+  const double k = static_cast<double>(loss_chunk_rows(loss_chunk, batch * c.seq, local.vocab));
   // One block's saved activations (model/block.h BlockActivations): rstd1, rstd2, xn1, xn2
   // and h on this rank's positions; q, k, v, att, lse, a1, a3, g on all of them.
   const double block = ns * (2 + 3 * C) + n * (2 * hl * hd + 2 * kvl * hd + hl + 3 * fl);
@@ -30,14 +33,15 @@ double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t b
                           + (L + 1) * ns * C           // block inputs / output
                           + (recompute ? 1 : L) * block + (recompute ? ns * C : 0)
                           + ns + ns * C                // final norm: rstd, xf
-                          + 2 * n * vl                 // logits, dlogits
-                          + 4 * n                      // cross-entropy row statistics
+                          + 2 * k * vl                 // loss head: one chunk's logits, dlogits
+                          + 3 * k + n                  //   a chunk's row statistics, every row's loss
+                          + n * C + vl * C             //   dx, dW_out (loss_head.h)
                           + scratch + 2 * ns * C;      // scratch, two residual gradients
   return 4 * elements;
 }
 
 MemoryPrediction predict_memory(const ModelConfig& c, const ParallelDims& dims, DpShard shard, int64_t batch,
-                                bool recompute) {
+                                bool recompute, int64_t loss_chunk) {
   MemoryPrediction m;
   auto held = [&](MemCategory cat, double elements) { m.persistent[static_cast<size_t>(cat)] = 4 * elements; };
   auto extra = [&](MemCategory cat, double elements) { m.transient[static_cast<size_t>(cat)] = 4 * elements; };
@@ -67,7 +71,7 @@ MemoryPrediction predict_memory(const ModelConfig& c, const ParallelDims& dims, 
       extra(MemCategory::comm_buffers, 3 * largest_unit);
       break;
   }
-  m.persistent[static_cast<size_t>(MemCategory::activations)] = activation_bytes(c, shapes.local(), batch, recompute);
+  m.persistent[static_cast<size_t>(MemCategory::activations)] = activation_bytes(c, shapes.local(), batch, recompute, loss_chunk);
   return m;
 }
 

@@ -29,9 +29,11 @@ struct MemoryPrediction {
 // Elements of the TP-local flat parameter buffer (units padded to a multiple of dp).
 int64_t local_parameter_elements(const ModelConfig& c, const ParallelDims& dims);
 // The bytes of activations `make_transformer_activations` allocates.
-double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t batch, bool recompute);
+// loss_chunk: --loss-chunk (0: auto, model/loss_head.h).
+double activation_bytes(const ModelConfig& c, const LocalSizes& local, int64_t batch, bool recompute,
+                        int64_t loss_chunk = 0);
 
 MemoryPrediction predict_memory(const ModelConfig& c, const ParallelDims& dims, DpShard shard, int64_t batch,
-                                bool recompute);
+                                bool recompute, int64_t loss_chunk = 0);
 
 }  // namespace tpb

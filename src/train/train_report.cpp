@@ -128,7 +128,7 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, cons
                                  rank < r.peak_rss_bytes.size() ? r.peak_rss_bytes[rank] : 0.0});
   }
   s.dp_shard = dp_shard_name(c.dp_shard);
-  s.predicted = predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute);
+  s.predicted = predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute, c.loss_chunk);
   s.gather_total = over_ranks(r, member<&IterRecord::gather_total>);
   s.gather_exposed = over_ranks(r, member<&IterRecord::gather_exposed>);
   std::vector<double> totals;
@@ -234,7 +234,7 @@ std::string format_dry_run(const TrainConfig& c, const ParallelDims& dims) {
   }
   if (m.n_layers > 1) out += fmt::format("  (layers 1..{} as layer 0)\n", m.n_layers - 1);
   out += fmt::format("parameters per rank: {}\n", thousands(local_total));
-  const MemoryPrediction mem = predict_memory(m, dims, c.dp_shard, c.batch, c.recompute);
+  const MemoryPrediction mem = predict_memory(m, dims, c.dp_shard, c.batch, c.recompute, c.loss_chunk);
   out += fmt::format("predicted memory per rank (MiB; --dp-shard {}, --recompute {}{}, batch {}):\n",
                      dp_shard_name(c.dp_shard), c.recompute ? "block" : "none", dims.sp() ? ", --sp" : "", c.batch);
   for (int k = 0; k < kNumMemCategories; ++k) {

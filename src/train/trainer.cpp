@@ -214,7 +214,7 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
 
   const bool materialize = c.dp_shard != DpShard::full;
   TrainState st{ModelParams(c.model, mesh.dims(), mesh.tp_rank(), materialize, pl), {}, {}};
-  st.acts = make_transformer_activations(c.model, st.params.local(), c.batch, c.recompute, pl);
+  st.acts = make_transformer_activations(c.model, st.params.local(), c.batch, c.recompute, pl, c.loss_chunk);
   st.data_parallel = make_data_parallel(c.dp_shard, st.params, mesh.dp(), mesh.tp(),
                                         static_cast<int64_t>(c.bucket_mb * (1 << 20)),
                                         c.dp_shard == DpShard::full ? c.prefetch : c.dp_overlap);
@@ -245,7 +245,7 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
     r.lr = lr;
     r.gather_exposed = st.data_parallel->take_exposed_gather_seconds();
     r.mem = default_allocator(pl.device).stats();
-    r.loss = mean_loss(st.acts.ce);
+    r.loss = mean_loss(st.acts.head.ce);
     mesh.dp().all_reduce(&r.loss, &r.loss, 1, DType::f64, ReduceOp::avg);  // the global batch's mean
     // Every rank's record of this step, to every rank: metrics.jsonl grows as the run goes.
     const std::vector<std::vector<IterRecord>> step = all_gather_records(world, kIterRecordFields, std::vector{r});

@@ -39,6 +39,7 @@ struct TrainConfig {
   bool prefetch = true;     // full: all-gather the next unit while the current one computes
   bool recompute = false;   // recompute each block's activations in backward
   bool sp = false;          // sequence parallelism over the TP group (model/block.h)
+  int64_t loss_chunk = 0;   // token rows per chunk of the fused loss head (0: auto; model/loss_head.h)
   double bucket_mb = 25.0;
   bool profile = false;
   int log_every = 1;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "comm/mpi/mpi_communicator.h"
+#include "kernels/ops.h"
 #include "model/transformer.h"
 #include "report/atomic_file.h"
 
@@ -62,7 +63,11 @@ int main(int argc, char** argv) {
   tpb::write_file_atomic(dir + "/model.json", model.dump(1));
   tpb::write_file_atomic(dir + "/weights.bin", bytes(p.values()));
   tpb::write_file_atomic(dir + "/grads.bin", bytes(p.grads()));
-  tpb::write_file_atomic(dir + "/logits.bin", bytes(a.logits));
+  // The loss head never holds the whole batch's logits (model/loss_head.h): the dump's are
+  // xf W_out^T, computed here from the final norm's output the forward kept.
+  tpb::Tensor logits = tpb::Tensor::empty({a.xf.shape().rows(), c.vocab}, tpb::MemCategory::other);
+  tpb::ops::matmul(logits, a.xf.view({a.xf.shape().rows(), c.dim}), p.output().value, false, true);
+  tpb::write_file_atomic(dir + "/logits.bin", bytes(logits));
   fmt::print("dump_model: {} tensors, loss {:.6f}, written to {}\n", p.all().size(), loss, dir);
   return 0;
 }

@@ -101,6 +101,17 @@ TEST(ParallelEquivalence, SequenceParallelMatchesSerial) {
   c.recompute = false;
   const auto overlapped = train_on(*world, 4, c, /*overlap=*/true);
   if (world->rank() == 0) expect_same_losses(overlapped, ref_2b, "sp, tp 2 dp 2, --dp-overlap");
+  // The loss head in chunks of 5 token rows (32 per DP rank: the last chunk is short), with
+  // and without SP, FSDP for the head's gradient added in backward.
+  c.loss_chunk = 5;
+  c.dp_shard = DpShard::full;
+  const auto chunked = train_on(*world, 4, c);
+  if (world->rank() == 0) expect_same_losses(chunked, ref_2b, "sp, tp 2 dp 2, --dp-shard full, --loss-chunk 5");
+  c.sp = false;
+  c.tp = 4;
+  c.dp_shard = DpShard::none;
+  const auto chunked_tp4 = train_on(*world, 4, c);
+  if (world->rank() == 0) expect_same_losses(chunked_tp4, ref_b, "tp 4, --loss-chunk 5");
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ Trained train(DpShard mode, bool overlap, Communicator& dp, Communicator& tp) {
     transformer_backward(acts, p, tp, nullptr, data_parallel.get());
     data_parallel->finish_backward();
     t.norms.push_back(data_parallel->optimizer_step(oc, it + 1, learning_rate(oc, it + 1)));
-    t.losses.push_back(mean_loss(acts.ce));
+    t.losses.push_back(mean_loss(acts.head.ce));
   }
   if (p.materialized()) {
     t.values.resize(static_cast<size_t>(p.flat_size()));

@@ -60,6 +60,30 @@ TEST(ShardedMemory, RecomputeKeepsFewerActivations) {
   EXPECT_LT(peak[1], 0.5 * peak[0]);
 }
 
+// The loss head holds one chunk of logits (and of their gradient) and one chunk's row
+// statistics: a 1-step run of the tiny model at tp 2 x dp 2 with --loss-chunk 4 allocates the
+// formula's activations to the byte, exactly 2 x (rows - 4) x V_local + 3 x (rows - 4) fp32
+// values fewer than with one chunk of all 32 rows.
+TEST(ShardedMemory, ChunkedLossHeadHoldsOneChunkOfLogits) {
+  auto world = MpiCommunicator::world();
+  ASSERT_EQ(world->size(), 4);
+  auto group = world->split(0, world->rank(), "mesh");
+  DeviceMesh mesh(*group, ParallelDims(group->size(), 2));
+  double measured[2];
+  const int64_t chunks[2] = {0, 4};
+  TrainConfig c = tiny_train_config(2, 2);
+  c.iters = 1;
+  for (int k = 0; k < 2; ++k) {
+    c.loss_chunk = chunks[k];
+    const TrainResult r = train_tiny(c, mesh);
+    measured[k] = static_cast<double>(r.per_rank.at(0).back().mem.current_of(MemCategory::activations));
+    EXPECT_NEAR(measured[k], activation_bytes(c.model, local_sizes(c.model, 2), c.batch, false, c.loss_chunk), 0.5)
+        << "--loss-chunk " << c.loss_chunk;
+  }
+  const double rows = static_cast<double>(c.batch * c.model.seq), vl = static_cast<double>(c.model.vocab / 2);
+  EXPECT_EQ(measured[0] - measured[1], 4 * (2 * (rows - 4) * vl + 3 * (rows - 4)));
+}
+
 // With --sp the residual stream, the norms' statistics and the residual gradients hold
 // seq / tp positions: the activations a 1-step run of the tiny model allocates (tp 2 x dp 2
 // and tp 4, with and without recompute) equal the SP formula to the byte, and are fewer
