@@ -176,7 +176,7 @@ class TrainCommand final : public Command {
     Communicator& world = ctx.world;
     const ParallelDims dims = validate_train_config(c, planned_world(world.size()));
     if (dry_run_) {
-      if (ctx.is_root()) fmt::print("{}", format_dry_run(c, dims));
+      if (ctx.is_root()) fmt::print("{}{}", format_dry_run(c, dims), memory_fit_line(c, dims, dims.world()));
       return 0;
     }
     const StopSignals stop_signals;  // SIGINT / SIGTERM from here on: stop at the next step boundary
@@ -374,6 +374,23 @@ class TrainCommand final : public Command {
       for (const auto& [given, flag] : writes)
         if (given) usage_error("{} has no effect with --dry-run (a dry run writes nothing)", flag);
     }
+  }
+
+  // The dry run's verdict: whether `ranks` ranks of this layout fit this machine's memory.
+  static std::string memory_fit_line(const TrainConfig& c, const ParallelDims& dims, int ranks) {
+    const MachineCapacity m = read_machine_capacity();
+    const double per_rank =
+        predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute, c.loss_chunk).total_peak() + kRankBaselineBytes;
+    const auto gib = [](double b) { return b / double(int64_t{1} << 30); };
+    if (m.mem_available_bytes < 0)
+      return fmt::format("fits this machine: unknown (no MemAvailable); {} rank{} x {:.2f} GiB = {:.2f} GiB\n", ranks,
+                         ranks == 1 ? "" : "s", gib(per_rank), gib(per_rank * ranks));
+    const bool fits = memory_refusal(c, dims, ranks, m).empty();
+    return fmt::format("fits this machine: {} ({} rank{} x {:.2f} GiB = {:.2f} GiB predicted, with {:.0f} MiB a rank "
+                       "for MPI and the runtime; {:.2f} GiB available){}\n",
+                       fits ? "yes" : "NO", ranks, ranks == 1 ? "" : "s", gib(per_rank), gib(per_rank * ranks),
+                       kRankBaselineBytes / double(1 << 20), gib(static_cast<double>(m.mem_available_bytes)),
+                       fits ? "" : "; train would refuse it");
   }
 
   // Why the ranks of this run would not fit in this machine's memory ("" when they do, or

@@ -473,6 +473,34 @@ void ce_backward(Tensor& dlogits, const Tensor& logits, const Tensor& row_max,
                    v, vocab_start, scale);
 }
 
+void ce_sum_exp_target_keep_exps(Tensor& stats, Tensor& logits, const Tensor& row_max, const Tensor& targets,
+                                 int64_t vocab_start) {
+  constexpr const char* op = "ce_sum_exp_target_keep_exps";
+  const Device d = fp32_call(op, {{"stats", stats}, {"logits", logits}, {"row_max", row_max}});
+  TPB_CHECK(d == Device::cpu, "{}: CPU only (logits on {})", op, device_name(d));
+  check_dtype(op, DType::i32, {{"targets", targets}});
+  check_matrix(op, {"logits", logits});
+  const int64_t rows = logits.shape().rows(), v = logits.shape().last();
+  check_numel(op, {"row_max", row_max}, rows, "one per row of logits");
+  check_numel(op, {"targets", targets}, rows, "one per row of logits");
+  check_numel(op, {"stats", stats}, 2 * rows, "two per row of logits");
+  cpu::ce_sum_exp_target_keep_exps(stats.f32(), logits.f32(), row_max.f32(), targets.i32(), rows, v, vocab_start);
+}
+
+void ce_backward_from_exps(Tensor& dlogits, const Tensor& exps, const Tensor& stats, const Tensor& targets,
+                           int64_t vocab_start, float scale) {
+  constexpr const char* op = "ce_backward_from_exps";
+  const Device d = fp32_call(op, {{"dlogits", dlogits}, {"exps", exps}, {"stats", stats}});
+  TPB_CHECK(d == Device::cpu, "{}: CPU only (exps on {})", op, device_name(d));
+  check_dtype(op, DType::i32, {{"targets", targets}});
+  check_matrix(op, {"exps", exps});
+  check_same_shape(op, {{"dlogits", dlogits}, {"exps", exps}});
+  const int64_t rows = exps.shape().rows(), v = exps.shape().last();
+  check_numel(op, {"targets", targets}, rows, "one per row of exps");
+  check_numel(op, {"stats", stats}, 2 * rows, "two per row of exps");
+  cpu::ce_backward_from_exps(dlogits.f32(), exps.f32(), stats.f32(), targets.i32(), rows, v, vocab_start, scale);
+}
+
 double mse_forward(const Tensor& pred, const Tensor& target) {
   constexpr const char* op = "mse_forward";
   const Device d = fp32_call(op, {{"pred", pred}, {"target", target}});

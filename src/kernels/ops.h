@@ -91,6 +91,12 @@ void ce_sum_exp_target(Tensor& stats, const Tensor& logits, const Tensor& row_ma
 void ce_losses(Tensor& losses, const Tensor& stats, const Tensor& row_max);
 void ce_backward(Tensor& dlogits, const Tensor& logits, const Tensor& row_max,
                  const Tensor& stats, const Tensor& targets, int64_t vocab_start, float scale);
+// CPU only (the fused loss head's single pass of exp): ce_sum_exp_target that leaves
+// exp(logits - row_max) in logits, and ce_backward from those (dlogits fp32, may be exps).
+void ce_sum_exp_target_keep_exps(Tensor& stats, Tensor& logits, const Tensor& row_max, const Tensor& targets,
+                                 int64_t vocab_start);
+void ce_backward_from_exps(Tensor& dlogits, const Tensor& exps, const Tensor& stats, const Tensor& targets,
+                           int64_t vocab_start, float scale);
 
 // Mean squared error over all elements; pred and target have the same shape.
 double mse_forward(const Tensor& pred, const Tensor& target);

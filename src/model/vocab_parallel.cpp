@@ -25,15 +25,17 @@ VocabParallelCE make_vocab_parallel_ce(int64_t rows, Device device, int64_t stat
           Tensor::empty({rows}, A, DType::f32, alloc)};
 }
 
-void vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, const Tensor& logits,
-                                          const Tensor& targets, int64_t vocab_start,
-                                          Communicator& tp) {
+void vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, Tensor& logits, const Tensor& targets,
+                                          int64_t vocab_start, Communicator& tp, bool keep_exps) {
   const int64_t rows = logits.shape().rows();
   TPB_CHECK(targets.numel() == rows && ce.losses.numel() == rows,
             "vocab-parallel cross-entropy: logits {} with {} targets", logits.shape().str(), targets.numel());
   ops::ce_row_max(ce.row_max, logits);
   all_reduce_tp(ce.row_max, tp, ReduceOp::max);
-  ops::ce_sum_exp_target(ce.sum_exp, logits, ce.row_max, targets, vocab_start);
+  if (keep_exps)
+    ops::ce_sum_exp_target_keep_exps(ce.sum_exp, logits, ce.row_max, targets, vocab_start);
+  else
+    ops::ce_sum_exp_target(ce.sum_exp, logits, ce.row_max, targets, vocab_start);
   all_reduce_tp(ce.sum_exp, tp);
   ops::ce_losses(ce.losses, ce.sum_exp, ce.row_max);
 }

@@ -36,9 +36,9 @@ VocabParallelCE make_vocab_parallel_ce(int64_t rows, Device device = Device::cpu
 
 // ce.losses (rows) = every row's loss; logits fp32 (rows, V_local), targets int32 (rows).
 // Nothing comes back to the host (on the GPU nothing waits): read with mean_loss.
-void vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, const Tensor& logits,
-                                          const Tensor& targets, int64_t vocab_start,
-                                          Communicator& tp);
+// keep_exps (CPU): logits are left holding exp(logits - row max), for ops::ce_backward_from_exps.
+void vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, Tensor& logits, const Tensor& targets,
+                                          int64_t vocab_start, Communicator& tp, bool keep_exps = false);
 // The mean of ce.losses, on the host (on the GPU this waits for the step's work).
 double mean_loss(const VocabParallelCE& ce);
 // dlogits (rows, V_local), fp32 or bf16 = d(mean loss * dloss)/d logits (overwritten).

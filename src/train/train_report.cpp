@@ -4,6 +4,7 @@
 
 #include <csignal>
 
+#include "model/loss_head.h"
 #include "model/params.h"
 
 namespace tpb {
@@ -263,7 +264,8 @@ nlohmann::json train_config_json(const TrainConfig& c, const ParallelDims& dims,
           {"training", {{"batch_per_dp_rank", c.batch}, {"iters", c.iters}, {"warmup_iters", c.warmup_iters},
                         {"lr", c.opt.lr}, {"lr_warmup", c.opt.lr_warmup}, {"min_lr_ratio", c.opt.min_lr_ratio},
                         {"weight_decay", c.opt.weight_decay}, {"grad_clip", c.opt.grad_clip}, {"seed", c.seed},
-                        {"dp_overlap", c.dp_overlap}, {"bucket_mb", c.bucket_mb}}},
+                        {"dp_overlap", c.dp_overlap}, {"bucket_mb", c.bucket_mb}, {"loss_chunk", c.loss_chunk},
+                        {"loss_chunk_rows", loss_chunk_rows(c.loss_chunk, c.batch * mc.seq, mc.vocab / dims.tp())}}},
           {"data", {{"kind", c.data.kind}, {"path", c.data.path}, {"seed", c.data.seed}, {"description", data}}},
           {"machine", to_json(m)}};
 }

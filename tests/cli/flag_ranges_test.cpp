@@ -178,9 +178,15 @@ TEST(Issue14Memory, RunBeyondTheMachinesMemoryIsRefusedUnlessForced) {
   EXPECT_EQ(forced.status, 2) << forced.output;
   EXPECT_EQ(count(forced.output, "MemAvailable"), 0) << forced.output;
   EXPECT_EQ(count(forced.output, "/nonexistent/tokens.bin"), 1) << forced.output;
-  // The dry run plans without the check (it is how one sizes a run for a bigger machine).
+  // The dry run plans without the check (it is how one sizes a run for a bigger machine),
+  // and says whether the run would fit: here not; the tiny preset's default does.
   const Result dry = run(kExe + " train --preset tiny --seq 100000 --batch 1000 --dry-run");
   EXPECT_EQ(dry.status, 0) << dry.output;
+  EXPECT_EQ(count(dry.output, "fits this machine: NO (1 rank x "), 1) << dry.output;
+  EXPECT_EQ(count(dry.output, "; train would refuse it"), 1) << dry.output;
+  const Result small = run(kExe + " --nproc 2 train --preset tiny --dry-run");
+  EXPECT_EQ(small.status, 0) << small.output;
+  EXPECT_EQ(count(small.output, "fits this machine: yes (2 ranks x "), 1) << small.output;
 }
 
 // A flag the user gave replaces the preset's value (the dry run prints the model).
