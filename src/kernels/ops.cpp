@@ -425,9 +425,15 @@ void ce_row_max(Tensor& row_max, const Tensor& logits) {
   cpu::ce_row_max(row_max.f32(), logits.f32(), rows, v);
 }
 
-void ce_sum_exp_target(Tensor& stats, const Tensor& logits, const Tensor& row_max,
-                       const Tensor& targets, int64_t vocab_start) {
-  constexpr const char* op = "ce_sum_exp_target";
+namespace {
+
+// The checks of a sum-exp call; returns the device, rows and vocabulary width.
+struct SumExpCall {
+  Device d;
+  int64_t rows, v;
+};
+SumExpCall check_sum_exp(const char* op, const Tensor& stats, const Tensor& logits, const Tensor& row_max,
+                         const Tensor& targets) {
   const Device d = fp32_call(op, {{"stats", stats}, {"logits", logits}, {"row_max", row_max}});
   device_of(op, {{"logits", logits}, {"targets", targets}});
   check_dtype(op, DType::i32, {{"targets", targets}});
@@ -436,6 +442,14 @@ void ce_sum_exp_target(Tensor& stats, const Tensor& logits, const Tensor& row_ma
   check_numel(op, {"row_max", row_max}, rows, "one per row of logits");
   check_numel(op, {"targets", targets}, rows, "one per row of logits");
   check_numel(op, {"stats", stats}, 2 * rows, "two per row of logits");
+  return {d, rows, v};
+}
+
+}  // namespace
+
+void ce_sum_exp_target(Tensor& stats, const Tensor& logits, const Tensor& row_max,
+                       const Tensor& targets, int64_t vocab_start) {
+  const auto [d, rows, v] = check_sum_exp("ce_sum_exp_target", stats, logits, row_max, targets);
   if (d == kCuda)
     return cuda::ce_sum_exp_target(stats.f32(), logits.f32(), row_max.f32(), targets.i32(), rows,
                                    v, vocab_start);
@@ -476,14 +490,8 @@ void ce_backward(Tensor& dlogits, const Tensor& logits, const Tensor& row_max,
 void ce_sum_exp_target_keep_exps(Tensor& stats, Tensor& logits, const Tensor& row_max, const Tensor& targets,
                                  int64_t vocab_start) {
   constexpr const char* op = "ce_sum_exp_target_keep_exps";
-  const Device d = fp32_call(op, {{"stats", stats}, {"logits", logits}, {"row_max", row_max}});
+  const auto [d, rows, v] = check_sum_exp(op, stats, logits, row_max, targets);
   TPB_CHECK(d == Device::cpu, "{}: CPU only (logits on {})", op, device_name(d));
-  check_dtype(op, DType::i32, {{"targets", targets}});
-  check_matrix(op, {"logits", logits});
-  const int64_t rows = logits.shape().rows(), v = logits.shape().last();
-  check_numel(op, {"row_max", row_max}, rows, "one per row of logits");
-  check_numel(op, {"targets", targets}, rows, "one per row of logits");
-  check_numel(op, {"stats", stats}, 2 * rows, "two per row of logits");
   cpu::ce_sum_exp_target_keep_exps(stats.f32(), logits.f32(), row_max.f32(), targets.i32(), rows, v, vocab_start);
 }
 
