@@ -54,9 +54,10 @@ double GradShards::grad_norm(Communicator& tp) {
     if (lo >= hi) continue;
     sums[q.kind == ShardKind::replicated ? 1 : 0] += ops::sum_squares(grads.narrow0(offset(u) + (lo - begin), hi - lo));
   }
-  dp_.all_reduce(sums, sums, 2, DType::f64, ReduceOp::sum);
+  // Groups of one rank have nothing to add (and a tp = 1 run records no TP collectives).
+  if (dp_.size() > 1) dp_.all_reduce(sums, sums, 2, DType::f64, ReduceOp::sum);
   double sharded = sums[0];
-  tp.all_reduce(&sharded, &sharded, 1, DType::f64, ReduceOp::sum);
+  if (tp.size() > 1) tp.all_reduce(&sharded, &sharded, 1, DType::f64, ReduceOp::sum);
   return std::sqrt(sharded + sums[1]);
 }
 
