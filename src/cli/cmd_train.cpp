@@ -376,11 +376,16 @@ class TrainCommand final : public Command {
     }
   }
 
+  // One rank's predicted peak: the memory model's bound plus MPI's and the runtime's own.
+  static double predicted_rank_bytes(const TrainConfig& c, const ParallelDims& dims) {
+    return predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute, c.loss_chunk).total_peak() +
+           kRankBaselineBytes;
+  }
+
   // The dry run's verdict: whether `ranks` ranks of this layout fit this machine's memory.
   static std::string memory_fit_line(const TrainConfig& c, const ParallelDims& dims, int ranks) {
     const MachineCapacity m = read_machine_capacity();
-    const double per_rank =
-        predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute, c.loss_chunk).total_peak() + kRankBaselineBytes;
+    const double per_rank = predicted_rank_bytes(c, dims);
     const auto gib = [](double b) { return b / double(int64_t{1} << 30); };
     if (m.mem_available_bytes < 0)
       return fmt::format("fits this machine: unknown (no MemAvailable); {} rank{} x {:.2f} GiB = {:.2f} GiB\n", ranks,
@@ -398,8 +403,7 @@ class TrainCommand final : public Command {
   static std::string memory_refusal(const TrainConfig& c, const ParallelDims& dims, int ranks,
                                     const MachineCapacity& m) {
     if (m.mem_available_bytes < 0) return "";
-    const double per_rank =
-        predict_memory(c.model, dims, c.dp_shard, c.batch, c.recompute, c.loss_chunk).total_peak() + kRankBaselineBytes;
+    const double per_rank = predicted_rank_bytes(c, dims);
     const double need = per_rank * ranks;
     if (need <= static_cast<double>(m.mem_available_bytes)) return "";
     const auto gib = [](double b) { return b / double(int64_t{1} << 30); };

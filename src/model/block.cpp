@@ -123,9 +123,8 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   const bool sp = local.sp;
   // The norms' weight gradients: straight into the grads, or with SP (partial sums over
   // this rank's positions) into s.norm_grads, all-reduced at the end.
-  Tensor attention_norm_grad = sp ? s.norm_grads.narrow0(0, 1).view({c.dim}) : w.attention_norm->grad;
-  Tensor ffn_norm_grad = sp ? s.norm_grads.narrow0(1, 1).view({c.dim}) : w.ffn_norm->grad;
-  if (sp) s.norm_grads.zero();
+  Tensor attention_norm_grad = norm_grad_target(s, 0, w.attention_norm->grad, sp);
+  Tensor ffn_norm_grad = norm_grad_target(s, 1, w.ffn_norm->grad, sp);
   // Feed-forward: out = h + ffn(h), so dh = dout + d(ffn input). g' backward: all-gather.
   // s.full holds one gathered tensor at a time: dout, xn2, dh, xn1 in turn.
   const Tensor& dy2 = tp_region_input(s.full, dout, s.staging, sp, tp);
@@ -166,10 +165,23 @@ void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const Mode
   const Tensor& dxn1 = tp_region_sum(s.dxn, s.local, s.staging, sp, tp);  // f / f' backward
   dx.copy_from(s.dh);
   ops::rmsnorm_backward(dx, attention_norm_grad, dxn1, x, w.attention_norm->compute, a.rstd1);
-  if (sp) {  // both norms' partial weight gradients in one all-reduce (2C values)
-    all_reduce_tp(s.norm_grads, tp);
-    ops::add_forward(w.attention_norm->grad, w.attention_norm->grad, attention_norm_grad);
-    ops::add_forward(w.ffn_norm->grad, w.ffn_norm->grad, ffn_norm_grad);
+  if (sp) add_sp_norm_grads(s, {&w.attention_norm->grad, &w.ffn_norm->grad}, tp);  // one all-reduce, 2C values
+}
+
+Tensor norm_grad_target(BlockScratch& s, int row, const Tensor& grad, bool sp) {
+  if (!sp) return grad;
+  Tensor t = s.norm_grads.narrow0(row, 1).view(grad.shape());
+  t.zero();
+  return t;
+}
+
+void add_sp_norm_grads(BlockScratch& s, std::initializer_list<Tensor*> grads, Communicator& tp) {
+  Tensor used = s.norm_grads.narrow0(0, static_cast<int64_t>(grads.size()));
+  all_reduce_tp(used, tp);
+  int64_t row = 0;
+  for (Tensor* g : grads) {
+    const Tensor partial = s.norm_grads.narrow0(row++, 1).view(g->shape());
+    ops::add_forward(*g, *g, partial);
   }
 }
 

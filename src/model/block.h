@@ -24,6 +24,8 @@
 // the layer's gradients are handed to data parallelism, and adds them to the grads.
 #pragma once
 
+#include <initializer_list>
+
 #include "comm/communicator.h"
 #include "model/config.h"
 #include "model/params.h"
@@ -86,5 +88,13 @@ void block_forward(Tensor& out, BlockActivations& a, BlockScratch& s, const Mode
 void block_backward(Tensor& dx, BlockActivations& a, BlockScratch& s, const ModelParams::Layer& w,
                     const Tensor& x, const Tensor& dout, const ModelConfig& c, const LocalSizes& local,
                     Communicator& tp, TraceBuffer* trace);
+
+// SP: a norm weight's gradient is a partial sum over this rank's positions. norm_grad_target
+// gives where its backward accumulates: the grad itself without SP, else row `row` of
+// s.norm_grads (zeroed, shaped as grad). add_sp_norm_grads then all-reduces the rows used
+// over TP in one call and adds row k to *grads[k] (block_backward: both norms; the model's
+// head: the final norm), before the unit's gradients go to data parallelism.
+Tensor norm_grad_target(BlockScratch& s, int row, const Tensor& grad, bool sp);
+void add_sp_norm_grads(BlockScratch& s, std::initializer_list<Tensor*> grads, Communicator& tp);
 
 }  // namespace tpb

@@ -90,7 +90,7 @@ LocalSizes local_sizes(const ModelConfig& c, int tp, bool sp) {
     usage_error("--sp: --seq {} is not divisible by --tp {} (each TP rank holds an equal share of the "
                 "sequence outside the tensor-parallel regions)", c.seq, tp);
   LocalSizes l;
-  l.sp = sp;
+  l.sp = sp && tp > 1;  // one rank has nothing to split: the same computation without copies
   l.seq = c.seq;
   l.seq_local = sp ? c.seq / tp : c.seq;
   l.tp = tp;

@@ -61,8 +61,8 @@ struct LocalSizes {
   int64_t ffn_hidden = 0;  // SwiGLU hidden features on this rank
   int64_t vocab = 0;       // vocabulary rows of the embedding and the output on this rank
   // Sequence parallelism: outside the TP regions (norms, residual stream, embedding output)
-  // each rank holds seq_local = seq / tp positions of every sequence; without it seq_local
-  // = seq.
+  // each rank holds seq_local = seq / tp positions of every sequence; without it (or with
+  // tp 1, where --sp changes nothing) seq_local = seq.
   bool sp = false;
   int64_t seq = 0;        // the whole sequence (inside the TP regions)
   int64_t seq_local = 0;  // the residual stream's share

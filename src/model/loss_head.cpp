@@ -54,14 +54,7 @@ void loss_head_forward(LossHead& h, const Tensor& x, const Tensor& weight, const
     }
     {
       ScopedSpan span(trace, "cross_entropy", "cpu_op");
-      if (z.device() == Device::cpu && dz.dtype() == DType::f32) {
-        // One pass of exp: the sum-exp pass leaves exp(z - m) in z, backward scales it.
-        vocab_parallel_cross_entropy_forward(cc, z, tc, vocab_start, tp, /*keep_exps=*/true);
-        ops::ce_backward_from_exps(dz, z, cc.sum_exp, tc, vocab_start, scale);
-      } else {
-        vocab_parallel_cross_entropy_forward(cc, z, tc, vocab_start, tp);
-        ops::ce_backward(dz, z, cc.row_max, cc.sum_exp, tc, vocab_start, scale);
-      }
+      vocab_parallel_cross_entropy_with_grad(cc, dz, z, tc, vocab_start, scale, tp);
     }
     ScopedSpan span(trace, "matmul", "cpu_op");
     Tensor dxc = dx2.narrow0(r0, k);

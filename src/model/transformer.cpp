@@ -78,12 +78,11 @@ void transformer_forward_pass(TransformerActivations& a, ModelParams& p, Communi
   {
     UnitUse use(hooks, 0, false);
     Param& emb = p.tok_embeddings();
-    if (sp) {  // this rank's rows of the embedding, then g': reduce-scatter along the sequence
-      ops::embedding_forward(s.partial, a.tokens, emb.compute, emb.shard.offset);
-      tp_region_sum(s.partial, a.resid[0], s.staging, sp, tp);
-    } else {
-      vocab_parallel_embedding_forward(a.resid[0], a.tokens, emb.compute, emb.shard.offset, tp);
-    }
+    // This rank's rows of the table (zeros for tokens outside them), then g / g': the sum
+    // over TP assembles the embedding (all of it, or with SP this rank's positions).
+    Tensor& rows = sp ? s.partial : a.resid[0];
+    ops::embedding_forward(rows, a.tokens, emb.compute, emb.shard.offset);
+    tp_region_sum(rows, a.resid[0], s.staging, sp, tp);
   }
   for (int64_t l = 0; l < c.n_layers; ++l) {
     UnitUse use(hooks, static_cast<int>(l) + 1, false);
@@ -119,13 +118,9 @@ void transformer_backward(TransformerActivations& a, ModelParams& p, Communicato
     dcur->zero();
     // With SP the final norm's weight gradient is a partial sum over this rank's positions:
     // all-reduced over TP here, before the unit's gradients go to data parallelism.
-    Tensor norm_grad = sp ? s.norm_grads.narrow0(0, 1).view({c.dim}) : p.norm().grad;
-    if (sp) norm_grad.zero();
+    Tensor norm_grad = norm_grad_target(s, 0, p.norm().grad, sp);
     ops::rmsnorm_backward(*dcur, norm_grad, dxf_sum, a.resid.back(), p.norm().compute, a.rstd_f);
-    if (sp) {
-      all_reduce_tp(norm_grad, tp);
-      ops::add_forward(p.norm().grad, p.norm().grad, norm_grad);
-    }
+    if (sp) add_sp_norm_grads(s, {&p.norm().grad}, tp);
   }
   if (hooks) hooks->grads_ready(head);
   for (int64_t l = c.n_layers - 1; l >= 0; --l) {

@@ -2,8 +2,9 @@
 // [vocab_start, vocab_start + V_local) of the embedding table and of the output projection,
 // and the full logits are never gathered.
 //
-// Embedding: rows of tokens outside this rank's range are zero, so the all-reduce (sum)
-// over TP assembles the full embedding. Backward: each rank accumulates its own rows only.
+// Embedding: ops::embedding_forward gives zero rows for tokens outside this rank's range, so
+// the sum over TP (g, or g' with SP: model/transformer.cpp) assembles the full embedding.
+// Backward: each rank accumulates its own rows only.
 //
 // Cross-entropy over logits split by vocabulary, per row n (this rank's logits z, V_local):
 //   m      = all_reduce_max(max_j z_j)
@@ -18,9 +19,6 @@
 
 namespace tpb {
 
-// out (B, T, C) = full embedding of tokens (B, T) (all-reduced over tp).
-void vocab_parallel_embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& table,
-                                      int64_t vocab_start, Communicator& tp);
 // dtable += this rank's rows of the embedding gradient (dout is the full, replicated one).
 void vocab_parallel_embedding_backward(Tensor& dtable, const Tensor& dout, const Tensor& tokens,
                                        int64_t vocab_start);
@@ -36,9 +34,14 @@ VocabParallelCE make_vocab_parallel_ce(int64_t rows, Device device = Device::cpu
 
 // ce.losses (rows) = every row's loss; logits fp32 (rows, V_local), targets int32 (rows).
 // Nothing comes back to the host (on the GPU nothing waits): read with mean_loss.
-// keep_exps (CPU): logits are left holding exp(logits - row max), for ops::ce_backward_from_exps.
-void vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, Tensor& logits, const Tensor& targets,
-                                          int64_t vocab_start, Communicator& tp, bool keep_exps = false);
+void vocab_parallel_cross_entropy_forward(VocabParallelCE& ce, const Tensor& logits, const Tensor& targets,
+                                          int64_t vocab_start, Communicator& tp);
+// The forward, and at once dlogits = scale * (softmax - [target]) (overwritten; fp32 or bf16),
+// for the fused loss head. On the CPU with fp32 dlogits `logits` is clobbered: the sum-exp
+// pass leaves exp(z - m) in it and the gradient only scales that (one pass of exp, not two).
+void vocab_parallel_cross_entropy_with_grad(VocabParallelCE& ce, Tensor& dlogits, Tensor& logits,
+                                            const Tensor& targets, int64_t vocab_start, float scale,
+                                            Communicator& tp);
 // The mean of ce.losses, on the host (on the GPU this waits for the step's work).
 double mean_loss(const VocabParallelCE& ce);
 // dlogits (rows, V_local), fp32 or bf16 = d(mean loss * dloss)/d logits (overwritten).

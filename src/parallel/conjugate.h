@@ -20,8 +20,9 @@
 //   g' reduce_scatter_to_sp forward: reduce_scatter_seq        backward: all_gather_seq
 //      (after a row-parallel region)
 //
-// A sum of n all-gather and reduce-scatter messages moves what one all-reduce does, so SP
-// costs no extra bytes; it saves the memory (and the norm work) of the sharded regions.
+// An all-gather and a reduce-scatter move what one all-reduce does; SP saves the memory (and
+// the norm work) of the sharded regions. The model re-gathers each norm output in backward
+// for the weight gradients (as Megatron-LM does), which is SP's only extra traffic.
 //
 // Identity halves have no function: the caller simply uses the same tensor. Every
 // reduction returns at once when the group has one rank (Megatron's _reduce), so callers

@@ -28,6 +28,18 @@ double rank0_median(const TrainResult& r, Value value) {
   return v.empty() ? 0.0 : summarize(v).median;
 }
 
+// One TP collective kind's sums over the run (TrainSummary::tp_by_collective).
+template <CommSums IterRecord::*op>
+TrainSummary::CollectiveStats collective_stats(const TrainResult& r) {
+  TrainSummary::CollectiveStats k;
+  k.comm = over_ranks(r, member<op, &CommSums::seconds>);
+  k.wait = over_ranks(r, member<op, &CommSums::wait>);
+  k.transfer = over_ranks(r, member<op, &CommSums::transfer>);
+  k.bytes_per_step = rank0_median(r, member<op, &CommSums::bytes>);
+  k.calls_per_step = rank0_median(r, member<op, &CommSums::calls>);
+  return k;
+}
+
 std::string signal_name(int sig) {
   return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : fmt::format("signal {}", sig);
 }
@@ -80,18 +92,8 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, cons
   s.dp_comm = over_ranks(r, member<&IterRecord::dp, &CommSums::seconds>);
   s.dp_wait = over_ranks(r, member<&IterRecord::dp, &CommSums::wait>);
   s.dp_transfer = over_ranks(r, member<&IterRecord::dp, &CommSums::transfer>);
-  const auto by_collective = [&]<CommSums IterRecord::*op>() {
-    TrainSummary::CollectiveStats k;
-    k.comm = over_ranks(r, member<op, &CommSums::seconds>);
-    k.wait = over_ranks(r, member<op, &CommSums::wait>);
-    k.transfer = over_ranks(r, member<op, &CommSums::transfer>);
-    k.bytes_per_step = rank0_median(r, member<op, &CommSums::bytes>);
-    k.calls_per_step = rank0_median(r, member<op, &CommSums::calls>);
-    return k;
-  };
-  s.tp_by_collective = {by_collective.operator()<&IterRecord::tp_all_reduce>(),
-                        by_collective.operator()<&IterRecord::tp_all_gather>(),
-                        by_collective.operator()<&IterRecord::tp_reduce_scatter>()};
+  s.tp_by_collective = {collective_stats<&IterRecord::tp_all_reduce>(r), collective_stats<&IterRecord::tp_all_gather>(r),
+                        collective_stats<&IterRecord::tp_reduce_scatter>(r)};
   s.tokens_per_step = static_cast<double>(c.batch * dp_size * c.model.seq);
   s.tokens_per_s = s.dt.median > 0 ? s.tokens_per_step / s.dt.median : 0;
   s.flops_per_step = model_flops_per_step(c.model, static_cast<int64_t>(s.tokens_per_step));

@@ -16,49 +16,49 @@ void ce_row_max(float* row_max, const float* logits, int64_t rows, int64_t v) {
   }
 }
 
-void ce_sum_exp_target(float* stats, const float* logits, const float* row_max,
-                       const int32_t* targets, int64_t rows, int64_t v, int64_t vocab_start) {
+namespace {
+
+// stats for every row; with exps (which may be logits itself) also exp(z - m) stored there.
+// The target logit is read before its row is overwritten.
+template <bool kKeepExps>
+void sum_exp_target(float* stats, const float* logits, float* exps, const float* row_max, const int32_t* targets,
+                    int64_t rows, int64_t v, int64_t vocab_start) {
   for (int64_t n = 0; n < rows; ++n) {
     const float* zn = logits + n * v;
-    // Sum in float lanes of 8 (vectorised), combined in double.
-    float lanes[8] = {};
-    const float mn = row_max[n];
-    int64_t j = 0;
-    for (; j + 8 <= v; j += 8)
-      for (int l = 0; l < 8; ++l) lanes[l] += fast_exp(zn[j + l] - mn);
-    double acc = 0;
-    for (int l = 0; l < 8; ++l) acc += lanes[l];
-    for (; j < v; ++j) acc += fast_exp(zn[j] - mn);
-    stats[n] = static_cast<float>(acc);
+    float* en = kKeepExps ? exps + n * v : nullptr;
     const int64_t local = static_cast<int64_t>(targets[n]) - vocab_start;
     stats[rows + n] = (local >= 0 && local < v) ? zn[local] : 0.0f;
-  }
-}
-
-void ce_sum_exp_target_keep_exps(float* stats, float* logits, const float* row_max, const int32_t* targets,
-                                 int64_t rows, int64_t v, int64_t vocab_start) {
-  for (int64_t n = 0; n < rows; ++n) {
-    float* zn = logits + n * v;
-    const int64_t local = static_cast<int64_t>(targets[n]) - vocab_start;
-    stats[rows + n] = (local >= 0 && local < v) ? zn[local] : 0.0f;  // before it is overwritten
+    // Sum in float lanes of 8 (vectorised), combined in double.
     float lanes[8] = {};
     const float mn = row_max[n];
     int64_t j = 0;
     for (; j + 8 <= v; j += 8)
       for (int l = 0; l < 8; ++l) {
         const float e = fast_exp(zn[j + l] - mn);
-        zn[j + l] = e;
+        if constexpr (kKeepExps) en[j + l] = e;
         lanes[l] += e;
       }
     double acc = 0;
     for (int l = 0; l < 8; ++l) acc += lanes[l];
     for (; j < v; ++j) {
       const float e = fast_exp(zn[j] - mn);
-      zn[j] = e;
+      if constexpr (kKeepExps) en[j] = e;
       acc += e;
     }
     stats[n] = static_cast<float>(acc);
   }
+}
+
+}  // namespace
+
+void ce_sum_exp_target(float* stats, const float* logits, const float* row_max,
+                       const int32_t* targets, int64_t rows, int64_t v, int64_t vocab_start) {
+  sum_exp_target<false>(stats, logits, nullptr, row_max, targets, rows, v, vocab_start);
+}
+
+void ce_sum_exp_target_keep_exps(float* stats, float* logits, const float* row_max, const int32_t* targets,
+                                 int64_t rows, int64_t v, int64_t vocab_start) {
+  sum_exp_target<true>(stats, logits, logits, row_max, targets, rows, v, vocab_start);
 }
 
 void ce_backward_from_exps(float* dlogits, const float* exps, const float* stats, const int32_t* targets,
