@@ -17,6 +17,9 @@
 #include "profile/trace_files.h"
 #include "report/atomic_file.h"
 #include "report/output_files.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/hf_llama.h"
+#include "train/checkpointing.h"
 #include "train/train_report.h"
 
 namespace tpb {
@@ -84,6 +87,7 @@ class TrainCommand final : public Command {
   }
 
   void add_flags(CLI::App& sub) override {
+    sub_ = &sub;
     sub.add_option("--preset", preset_, "model preset: small (default), ezpz-fsdp-tp, tiny")->capture_default_str();
     // Model sizes: given ones replace the preset's. Each tensor is also bounded (2^40
     // elements, validate_model_config), and the run by the machine's memory (validate).
@@ -139,6 +143,18 @@ class TrainCommand final : public Command {
     add_ranged(sub, "--log-every", c_.log_every, range::positive(kMaxIters), "print a progress line every k iterations")
         ->capture_default_str();
     sub.add_flag("--profile", c_.profile, "write per-rank and merged Chrome/Perfetto traces into the run directory");
+    // Checkpoints (docs/checkpoints.md).
+    path_flag(sub.add_option("--save-dir", c_.save_dir,
+                             "write sharded checkpoints here (SAVE_DIR/step-N, SAVE_DIR/latest): at the end, "
+                             "every --save-every iterations, and when stopped by a signal"));
+    add_ranged(sub, "--save-every", c_.save_every, range::ints(0, kMaxIters),
+               "with --save-dir: also save every N iterations (0: only at the end)")->capture_default_str();
+    path_flag(sub.add_option("--resume", resume_,
+                             "continue from a checkpoint: a step directory, or a --save-dir (its latest); at any "
+                             "layout (--tp, ranks, --dp-shard, --sp); model, optimizer, data, seed and --iters "
+                             "come from it unless given"));
+    path_flag(sub.add_option("--init-from", c_.init_from,
+                             "start from Hugging Face Llama weights (a .safetensors file; AdamW state at zero)"));
     add_device_flags(sub, device_, &dtype_);
     sub.add_flag("--async-comm", async_comm_,
                  "cuda: let NCCL collectives run behind the host (overlap; their recorded times are "
@@ -158,9 +174,10 @@ class TrainCommand final : public Command {
   }
 
   void validate(int world_size) const override {
-    const TrainConfig c = config();
+    const TrainConfig c = config(planned_world(world_size));
     const ParallelDims dims = validate_train_config(c, planned_world(world_size));
     refuse_flags_without_effect(c);
+    validate_checkpoint_flags(c);
     if (!dry_run_ && !force_memory_ && c.placement.device == Device::cpu)
       if (const std::string why = memory_refusal(c, dims, world_size, read_machine_capacity()); !why.empty())
         usage_error("{}", why);
@@ -172,7 +189,7 @@ class TrainCommand final : public Command {
   bool on_cuda() const override { return device_ == "cuda"; }
 
   int run(RunContext& ctx) override {
-    const TrainConfig c = config();
+    const TrainConfig c = config(planned_world(ctx.world.size()));
     Communicator& world = ctx.world;
     const ParallelDims dims = validate_train_config(c, planned_world(world.size()));
     if (dry_run_) {
@@ -211,6 +228,12 @@ class TrainCommand final : public Command {
     const auto t_start = std::chrono::steady_clock::now();
     TrainHooks hooks;
     hooks.stop_requested = [] { return StopSignals::received(); };
+    hooks.run_config = files.config;
+    hooks.note = [&](const std::string& line) {
+      if (!ctx.is_root()) return;
+      fmt::print("{}\n", line);
+      std::fflush(stdout);
+    };
     hooks.on_step = [&](const std::vector<IterRecord>& step) {
       const IterRecord& r = step[static_cast<size_t>(world.rank())];
       watchdog.step_done(r.dt);
@@ -218,11 +241,21 @@ class TrainCommand final : public Command {
       files.metrics->append(train_metrics_lines(step));  // a failure is reported after the summary
       if ((r.iter + 1) % c.log_every != 0) return;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-      const double eta = elapsed / (r.iter + 1) * (c.iters - r.iter - 1);
+      const int first = resumed_ ? static_cast<int>(resumed_->step) : 0;
+      const double eta = elapsed / (r.iter + 1 - first) * (c.iters - r.iter - 1);
       fmt::print("{}", format_progress(r, c, dims, eta));
       std::fflush(stdout);
     };
     TrainResult result = run_training(c, mesh, source, hooks);
+    if (!result.load_error.empty()) {  // nothing was trained: the run directory goes
+      if (ctx.is_root()) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        fmt::print(stderr, "tpbench train: error: {} (nothing was trained)\n", result.load_error);
+        std::fflush(stderr);
+      }
+      return ctx.is_root() ? 2 : 0;
+    }
     // Every file is attempted and the summary printed whatever fails; the failures are
     // reported after it, on one line, with a non-zero exit.
     std::vector<std::string> not_written;
@@ -241,6 +274,9 @@ class TrainCommand final : public Command {
     fmt::print("{}", format_train_summary(s));
     std::fflush(stdout);
     if (!files.metrics->error().empty()) not_written.push_back(files.metrics->error());
+    if (!result.save_error.empty())
+      not_written.push_back(fmt::format("checkpoint after iteration {}: {} (training stopped there)",
+                                        result.last_iter + 1, result.save_error));
     const nlohmann::json summary = train_summary_json(s);
     const auto attempt = [&](const std::string& path, const std::string& text) {
       try {
@@ -283,7 +319,13 @@ class TrainCommand final : public Command {
   }
 
  private:
-  TrainConfig config() const {
+  bool given(const char* flag) const { return sub_->get_option(flag)->count() > 0; }
+
+  // With --resume, what the checkpoint trained with is the default of every setting not
+  // given (the layout is always the command line's), and the per-rank batch keeps its
+  // global batch at this world's dp.
+  TrainConfig config(int world_size) const {
+    if (!resume_.empty()) return resumed_config(world_size);
     TrainConfig c = c_;
     c.preset = preset_;
     c.model = model_preset(preset_);
@@ -307,6 +349,84 @@ class TrainCommand final : public Command {
     c.recompute = recompute_ == "block";
     c.placement = parse_placement(device_, dtype_);
     return c;
+  }
+
+  TrainConfig resumed_config(int world_size) const {
+    if (!resumed_ || resumed_->dir.empty()) resumed_ = ckpt::open_checkpoint(resume_);
+    const nlohmann::json& r = resumed_->meta.at("resume");
+    const TrainConfig saved = config_from_resume(r);
+    TrainConfig c = c_;
+    c.resume_from = resumed_->dir;
+    c.preset = given("--preset") ? preset_ : saved.preset;
+    c.model = saved.model;
+    // The model is the checkpoint's: a size given must be its.
+    const std::pair<const char*, std::pair<const std::optional<int64_t>*, int64_t>> sizes[] = {
+        {"--dim", {&dim_, saved.model.dim}},         {"--layers", {&layers_, saved.model.n_layers}},
+        {"--heads", {&heads_, saved.model.n_heads}}, {"--kv-heads", {&kv_heads_, saved.model.n_kv_heads}},
+        {"--ffn-hidden", {&ffn_, saved.model.ffn_hidden}}, {"--vocab", {&vocab_, saved.model.vocab}},
+        {"--seq", {&seq_, saved.model.seq}}};
+    for (const auto& [flag, v] : sizes)
+      if (*v.first && **v.first != v.second)
+        usage_error("{} {} differs from the checkpoint's {} ({}): a resumed run keeps the checkpoint's model", flag,
+                    **v.first, v.second, resumed_->dir);
+    if (given("--preset") && model_preset(preset_).dim != saved.model.dim && !dim_)
+      usage_error("--preset {} is not the checkpoint's model ({}: preset {}); a resumed run keeps it", preset_,
+                  resumed_->dir, saved.preset);
+    const int dp = std::max(1, world_size / std::max(1, c_.tp));
+    const int64_t global = resume_global_batch(r);
+    if (batch_) {
+      c.batch = *batch_;
+    } else if (global % dp != 0) {
+      usage_error("the checkpoint's global batch {} ({}) does not split over dp {}; give --batch", global,
+                  resumed_->dir, dp);
+    } else {
+      c.batch = global / dp;
+    }
+    c.iters = given("--iters") ? c_.iters : saved.iters;
+    c.opt = saved.opt;
+    if (lr_) c.opt.lr = *lr_;
+    if (lr_warmup_) c.opt.lr_warmup = *lr_warmup_;
+    if (given("--weight-decay")) c.opt.weight_decay = c_.opt.weight_decay;
+    if (given("--grad-clip")) c.opt.grad_clip = c_.opt.grad_clip;
+    c.seed = given("--seed") ? c_.seed : saved.seed;
+    c.data = saved.data;
+    if (given("--data")) c.data.kind = c_.data.kind;
+    if (given("--data-path")) c.data.path = c_.data.path;
+    if (given("--data-dtype")) c.data.token_dtype = c_.data.token_dtype;
+    if (given("--data-seed")) c.data.seed = c_.data.seed;
+    // The summary's warm-up counts from the resumed step; never all of what is left.
+    const int left = c.iters - static_cast<int>(resumed_->step);
+    if (!given("--warmup-iters")) c.warmup_iters = std::max(0, std::min(c_.warmup_iters, left - 1));
+    c.prefetch = prefetch_ == "on";
+    c.recompute = recompute_ == "block";
+    c.placement = parse_placement(device_, dtype_);
+    return c;
+  }
+
+  // --resume, --init-from and --save-dir against each other, the model and the iterations.
+  void validate_checkpoint_flags(const TrainConfig& c) const {
+    if (!resume_.empty() && !c.init_from.empty())
+      usage_error("--resume and --init-from exclude each other (a checkpoint holds the weights already)");
+    if (c.save_every > 0 && c.save_dir.empty()) usage_error("--save-every {} needs --save-dir", c.save_every);
+    if (dry_run_ && (!c.save_dir.empty() || !resume_.empty() || !c.init_from.empty()))
+      usage_error("--save-dir, --resume and --init-from have no effect with --dry-run");
+    int first = 0;
+    if (!resume_.empty()) {
+      const ModelParams shapes(c.model, ParallelDims(1, 1), 0, /*materialize=*/false);
+      ckpt::check_model_matches(*resumed_, shapes);
+      first = static_cast<int>(resumed_->step);
+      if (first >= c.iters)
+        usage_error("the checkpoint {} is at step {} and --iters is {}: nothing is left to train (give a larger "
+                    "--iters)", resumed_->dir, first, c.iters);
+    }
+    if (!c.init_from.empty()) ckpt::open_hf_weights(c.init_from, c.model);
+    // Every checkpoint this run would write must be new: a run never overwrites another's.
+    if (!c.save_dir.empty())
+      for (int it = first; it < c.iters; ++it)
+        if (save_due(c, it))
+          if (const std::string d = c.save_dir + "/" + ckpt::step_dir_name(it + 1); std::filesystem::exists(d))
+            usage_error("--save-dir {}: {} exists already and this run would write it (a run never overwrites "
+                        "another's checkpoint; use a new --save-dir)", c.save_dir, d);
   }
 
   // A dry run plans without launching: `--dry-run --tp 4` on one process plans tp 4, dp 1.
@@ -415,6 +535,9 @@ class TrainCommand final : public Command {
   }
 
   TrainConfig c_;
+  CLI::App* sub_ = nullptr;
+  std::string resume_;
+  mutable std::optional<ckpt::Checkpoint> resumed_;  // --resume's checkpoint, opened once
   std::string preset_ = "small";
   // Given or not: unset means the preset's value (or iters / 10 for the LR warm-up).
   std::optional<int64_t> dim_, layers_, heads_, kv_heads_, ffn_, vocab_, seq_, batch_, lr_warmup_;

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "checkpoint/checkpoint.h"
 #include "comm/communicator.h"
 #include "model/params.h"
 #include "model/transformer.h"
@@ -56,6 +57,14 @@ class DataParallel : public UnitHooks {
   // FSDP: seconds the computation spent waiting for (or doing) all-gathers since the last
   // call (0 elsewhere).
   virtual double take_exposed_gather_seconds() { return 0; }
+
+  // The training state (parameters, AdamW exp_avg and exp_avg_sq) as views of this rank's
+  // buffers in the parameters' flat layout (checkpoint/checkpoint.h). `owned`: what this
+  // rank writes to a checkpoint, its 1/dp share of every unit (each element once over dp);
+  // otherwise everything it holds, which loading fills.
+  virtual std::vector<ckpt::StateRange> state_ranges(bool owned) = 0;
+  // After the state was loaded: what is derived from it (mixed precision's bf16 copy).
+  virtual void state_loaded() = 0;
 };
 
 // `p` must have been built with dims().dp() == dp.size(), materialized unless mode is full.

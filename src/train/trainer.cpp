@@ -12,6 +12,7 @@
 #include "model/params.h"
 #include "model/transformer.h"
 #include "report/stats.h"
+#include "train/checkpointing.h"
 #include "train/data_parallel.h"
 #include "profile/step_clock.h"
 
@@ -218,7 +219,13 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
   st.data_parallel = make_data_parallel(c.dp_shard, st.params, mesh.dp(), mesh.tp(),
                                         static_cast<int64_t>(c.bucket_mb * (1 << 20)),
                                         c.dp_shard == DpShard::full ? c.prefetch : c.dp_overlap);
-  st.data_parallel->init_params(c.seed);
+  const InitialState init = load_initial_state(c, mesh.dims(), *st.data_parallel, st.params, world);
+  if (!init.error.empty()) {
+    result.load_error = init.error;
+    return result;
+  }
+  if (hooks.note && !init.note.empty()) hooks.note(init.note);
+  result.first_iter = init.first_iter;
   result.grad_buckets = st.data_parallel->num_buckets();
   OptimizerConfig opt = c.opt;
   opt.total_steps = c.iters;
@@ -226,7 +233,7 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
   StepClock clock(pl.device == Device::cuda, kStepMarks);
   if (trace && pl.device == Device::cuda) trace->enable_gpu_timing();
 
-  for (int it = 0; it < c.iters; ++it) {
+  for (int it = init.first_iter; it < c.iters; ++it) {
     get_batch(source, it, static_cast<int64_t>(mesh.dp_rank()) * c.batch, st.acts.tokens, st.acts.targets);
     device::synchronize();
     world.barrier();
@@ -240,7 +247,7 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
     if (pl.device == Device::cuda) device::sample_cuda_memory();
     IterRecord r = step_record(s, mesh, first_record, c.profile ? &result.comms : nullptr);
     r.iter = it;
-    r.warmup = it < c.warmup_iters;
+    r.warmup = it < init.first_iter + c.warmup_iters;
     r.grad_norm = norm;
     r.lr = lr;
     r.gather_exposed = st.data_parallel->take_exposed_gather_seconds();
@@ -259,6 +266,18 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
     const bool end = end_of_run(result, world, of_ranks, hooks);
     world.log().clear();
     if (hooks.on_step) hooks.on_step(of_ranks);
+    // A diverged state is never saved; a run stopped by a signal saves where it stopped.
+    const bool save = end ? result.end == TrainEnd::interrupted && !c.save_dir.empty() : save_due(c, it);
+    if (save) {
+      try {
+        const std::string line = save_training_state(c, mesh.dims(), *st.data_parallel, st.params, world, it + 1,
+                                                     hooks.run_config);
+        if (hooks.note) hooks.note(line);
+      } catch (const Error& e) {
+        result.save_error = e.what();
+        break;
+      }
+    }
     if (end) break;
   }
   gather_results(result, world, pl);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,15 @@ struct TrainConfig {
   double bucket_mb = 25.0;
   bool profile = false;
   int log_every = 1;
+  // Checkpoints (checkpoint/checkpoint.h, docs/checkpoints.md): with save_dir, one every
+  // save_every iterations (0: none in between) and one at the end (also when stopped by a
+  // signal, not when diverged). The state to start from: a checkpoint's step directory
+  // (parameters, AdamW state, the step: training goes on from there), or a Hugging Face
+  // safetensors file (parameters only); neither: the seed.
+  std::string save_dir;
+  int save_every = 0;
+  std::string resume_from;
+  std::string init_from;
   Placement placement;      // --device cpu|cuda, --dtype fp32|bf16 (mixed precision, cuda only)
 };
 
@@ -147,6 +157,10 @@ struct TrainResult {
   int diverged_rank = -1;      // diverged: the lowest rank holding a non-finite value
   std::string diverged_value;  // diverged: "loss" or "grad_norm"
   double diverged_number = 0;  // diverged: that value (nan or +-inf)
+  int first_iter = 0;          // 0, or the checkpoint's step when resumed
+  // The state could not be loaded (nothing was trained), or a checkpoint could not be
+  // written (training stopped after the last one that was): the message, the same on every rank.
+  std::string load_error, save_error;
 };
 
 // What the caller sees between steps (untimed, after the step's bookkeeping).
@@ -158,6 +172,10 @@ struct TrainHooks {
   // received. Read at every step boundary; the ranks all-reduce it (max) so they all stop
   // after the same iteration.
   std::function<int()> stop_requested;
+  // On every rank: a line about the run's state (loaded from, checkpoint written), for rank 0 to print.
+  std::function<void(const std::string&)> note;
+  // The run's config.json, stored in every checkpoint.
+  nlohmann::json run_config;
 };
 
 // `source` is the run's token source, opened once by the caller. Ends early, on every rank

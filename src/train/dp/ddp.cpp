@@ -24,6 +24,22 @@ Ddp::Ddp(ModelParams& p, Communicator& dp, Communicator& tp, int64_t bucket_byte
   }
 }
 
+std::vector<ckpt::StateRange> Ddp::state_ranges(bool owned) {
+  using ckpt::StateKind;
+  const std::pair<StateKind, Tensor*> state[] = {
+      {StateKind::param, &p_.values()}, {StateKind::exp_avg, &m_}, {StateKind::exp_avg_sq, &v_}};
+  std::vector<ckpt::StateRange> out;
+  for (const auto& [kind, t] : state) {
+    if (!owned) {
+      out.push_back({kind, 0, *t});
+      continue;
+    }
+    // Every DP rank holds everything: each writes an even share, so the write is spread.
+    for (ckpt::StateRange& r : unit_shards_of_flat(p_, dp_.rank(), dp_.size(), kind, *t)) out.push_back(r);
+  }
+  return out;
+}
+
 void Ddp::reduce(const Bucket& b) {
   float* data = p_.grads().f32() + b.offset;
   dp_.all_reduce(data, data, static_cast<size_t>(b.count), DType::f32, ReduceOp::avg);

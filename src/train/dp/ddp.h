@@ -29,6 +29,8 @@ class Ddp final : public DataParallel {
   void finish_backward() override;
   double optimizer_step(const OptimizerConfig& c, int64_t step, float lr) override;
   int num_buckets() const override { return static_cast<int>(buckets_.size()); }
+  std::vector<ckpt::StateRange> state_ranges(bool owned) override;
+  void state_loaded() override { p_.refresh_compute(); }
 
  private:
   struct Bucket {

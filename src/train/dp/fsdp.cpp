@@ -24,6 +24,15 @@ void Fsdp::init_params(uint64_t seed) {
   }
 }
 
+std::vector<ckpt::StateRange> Fsdp::state_ranges(bool /*owned: the same*/) {
+  using ckpt::StateKind;
+  std::vector<ckpt::StateRange> out;
+  for (const auto& [kind, t] : {std::pair{StateKind::param, &value_shard_}, std::pair{StateKind::exp_avg, &shards_.m},
+                                std::pair{StateKind::exp_avg_sq, &shards_.v}})
+    for (ckpt::StateRange& s : unit_shards_of_shards(p_, dp_.rank(), dp_.size(), kind, *t)) out.push_back(s);
+  return out;
+}
+
 Tensor Fsdp::gather(int u) {
   Tensor full = dp_empty(p_, {p_.units()[static_cast<size_t>(u)].padded}, MemCategory::comm_buffers);
   dp_.all_gather(value_shard_.f32() + shards_.offset(u), full.f32(), static_cast<size_t>(shards_.size(u)),

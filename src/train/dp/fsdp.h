@@ -40,6 +40,8 @@ class Fsdp final : public DataParallel {
   void finish_backward() override;
   double optimizer_step(const OptimizerConfig& c, int64_t step, float lr) override;
   double take_exposed_gather_seconds() override;
+  std::vector<ckpt::StateRange> state_ranges(bool owned) override;
+  void state_loaded() override {}
 
  private:
   Tensor gather(int u);  // allocates and fills the unit's full parameters

@@ -29,6 +29,28 @@ ops::AdamWConfig adamw_config(const OptimizerConfig& c, float lr) {
   return ac;
 }
 
+namespace {
+std::vector<ckpt::StateRange> unit_shards(const ModelParams& p, int r, int d, ckpt::StateKind kind, const Tensor& buf,
+                                          bool flat) {
+  std::vector<ckpt::StateRange> out;
+  for (const UnitRange& u : p.units()) {
+    const int64_t n = u.padded / d, first = u.begin + r * n;
+    out.push_back({kind, first, buf.narrow0(flat ? first : u.begin / d, n)});
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<ckpt::StateRange> unit_shards_of_flat(const ModelParams& p, int dp_rank, int dp_size,
+                                                  ckpt::StateKind kind, const Tensor& flat) {
+  return unit_shards(p, dp_rank, dp_size, kind, flat, true);
+}
+
+std::vector<ckpt::StateRange> unit_shards_of_shards(const ModelParams& p, int dp_rank, int dp_size,
+                                                    ckpt::StateKind kind, const Tensor& shards) {
+  return unit_shards(p, dp_rank, dp_size, kind, shards, false);
+}
+
 GradShards::GradShards(ModelParams& p, Communicator& dp) : p_(p), dp_(dp) {
   TPB_CHECK(p.flat_size() % dp.size() == 0, "parameters padded to {} elements, not a multiple of dp {}",
             p.flat_size(), dp.size());

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "checkpoint/checkpoint.h"
 #include "comm/communicator.h"
 #include "kernels/ops.h"
 #include "model/params.h"
@@ -22,6 +23,14 @@ Tensor dp_empty(const ModelParams& p, Shape shape, MemCategory category);
 // Scales `grads` so their global norm (`norm`, before clipping) is at most c.grad_clip.
 void clip_gradients(Tensor& grads, double norm, const OptimizerConfig& c);
 ops::AdamWConfig adamw_config(const OptimizerConfig& c, float lr);
+
+// Checkpoint views of this rank's 1/dp share of every unit (dp rank r of D: elements
+// [begin_u + r S_u, begin_u + (r + 1) S_u)): from a flat buffer of the whole layout, or from
+// a shard buffer (GradShards' layout, total() elements).
+std::vector<ckpt::StateRange> unit_shards_of_flat(const ModelParams& p, int dp_rank, int dp_size,
+                                                  ckpt::StateKind kind, const Tensor& flat);
+std::vector<ckpt::StateRange> unit_shards_of_shards(const ModelParams& p, int dp_rank, int dp_size,
+                                                    ckpt::StateKind kind, const Tensor& shards);
 
 // This rank's shard of every unit's reduced gradients and of the AdamW state.
 class GradShards {

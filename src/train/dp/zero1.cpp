@@ -9,6 +9,17 @@ Zero1::Zero1(ModelParams& p, Communicator& dp, Communicator& tp, bool overlap)
   TPB_CHECK(p.materialized(), "--dp-shard optimizer needs materialized parameters");
 }
 
+std::vector<ckpt::StateRange> Zero1::state_ranges(bool owned) {
+  using ckpt::StateKind;
+  const int r = dp_.rank(), d = dp_.size();
+  std::vector<ckpt::StateRange> out;
+  if (owned) out = unit_shards_of_flat(p_, r, d, StateKind::param, p_.values());
+  else out.push_back({StateKind::param, 0, p_.values()});  // every rank holds all parameters
+  for (const auto& [kind, t] : {std::pair{StateKind::exp_avg, &shards_.m}, std::pair{StateKind::exp_avg_sq, &shards_.v}})
+    for (ckpt::StateRange& s : unit_shards_of_shards(p_, r, d, kind, *t)) out.push_back(s);
+  return out;
+}
+
 void Zero1::zero_grads() {
   p_.zero_grads();
   queue_.begin();

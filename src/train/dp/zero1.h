@@ -27,6 +27,8 @@ class Zero1 final : public DataParallel {
   void zero_grads() override;
   void grads_ready(int unit) override;
   void finish_backward() override { queue_.finish(); }
+  std::vector<ckpt::StateRange> state_ranges(bool owned) override;
+  void state_loaded() override { p_.refresh_compute(); }
   double optimizer_step(const OptimizerConfig& c, int64_t step, float lr) override;
 
  private:
