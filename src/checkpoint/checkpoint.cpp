@@ -162,9 +162,9 @@ void maybe_fault(const char* point) {
 // Rank 0: metadata.json into the temporary directory, then the commit.
 void commit(const std::string& tmp, const std::string& final_dir, const std::string& save_dir,
             const nlohmann::json& meta) {
+  maybe_fault("checkpoint-kill-before-metadata");
   write_file_atomic(tmp + "/metadata.json", meta.dump(1) + "\n");
   fsync_path(tmp);
-  maybe_fault("checkpoint-kill-before-commit");
   if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0)
     throw Error(fmt::format("cannot rename {} to {}: {}", tmp, final_dir, std::strerror(errno)));
   fsync_path(save_dir);

@@ -96,8 +96,8 @@ struct LoadResult {
 LoadResult load_state(Communicator& world, const TensorStore& store, const ModelParams& p,
                       std::span<const StateRange> held);
 
-// Test hook (docs/reliability.md): with TPB_TEST_FAULT=checkpoint-kill-before-commit, rank 0
-// kills itself after every file of a checkpoint is written and before it is committed.
+// Test hook (docs/reliability.md): with TPB_TEST_FAULT=checkpoint-kill-before-metadata, rank 0
+// kills itself after every shard file of a checkpoint is written, before its metadata.
 inline constexpr const char* kFaultEnv = "TPB_TEST_FAULT";
 
 }  // namespace tpb::ckpt

@@ -1,6 +1,9 @@
 #include "checkpoint/hf_llama.h"
 
+#include <filesystem>
 #include <set>
+
+#include "report/atomic_file.h"
 
 #include "base/error.h"
 #include "checkpoint/safetensors.h"
@@ -131,6 +134,40 @@ TensorStore open_hf_weights(const std::string& path, const ModelConfig& c) {
     if (!used.count(name) && !name.ends_with("rotary_emb.inv_freq"))
       throw UsageError(fmt::format("{} holds tensor {}, which this model does not have", path, name));
   return store;
+}
+
+ExportResult export_hf(const TensorStore& checkpoint, const ModelConfig& c, const std::string& out_dir) {
+  ExportResult r{out_dir + "/model.safetensors", out_dir + "/config.json", 0, 0};
+  for (const std::string& f : {r.weights, r.config})
+    if (std::filesystem::exists(f)) throw UsageError(fmt::format("{} exists already (an export never overwrites)", f));
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) throw UsageError(fmt::format("cannot create {}: {}", out_dir, ec.message()));
+  const ModelParams shapes(c, ParallelDims(1, 1), 0, /*materialize=*/false);
+  std::vector<TensorSpec> specs;
+  for (const Param& p : shapes.all())
+    specs.push_back({hf_name(p.name), p.kind == ShardKind::replicated ? std::vector<int64_t>{p.full_cols}
+                                                                        : std::vector<int64_t>{p.full_rows, p.full_cols}});
+  std::vector<float> ours;
+  write_safetensors(r.weights, specs, [&](size_t i, std::vector<float>& out) {
+    const Param& p = shapes.all()[i];
+    const Box whole{0, p.kind == ShardKind::replicated ? 1 : p.full_rows, 0, p.full_cols};
+    ours.assign(out.size(), 0.0f);
+    const Piece piece{p.name, whole, 0, whole.numel(), ours.data()};
+    read_pieces(checkpoint, std::span(&piece, 1));
+    const int64_t heads = permuted_heads(p.name, c);
+    if (heads == 0) {
+      out = ours;
+      return;
+    }
+    const std::vector<int64_t> row = hf_row_of(heads, c.head_dim());
+    for (int64_t ro = 0; ro < p.full_rows; ++ro)
+      std::copy_n(ours.begin() + ro * p.full_cols, p.full_cols, out.begin() + row[static_cast<size_t>(ro)] * p.full_cols);
+  });
+  write_file_atomic(r.config, hf_config(c).dump(2) + "\n");
+  r.tensors = static_cast<int>(specs.size());
+  r.bytes = std::filesystem::file_size(r.weights);
+  return r;
 }
 
 }  // namespace tpb::ckpt

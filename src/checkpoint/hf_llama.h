@@ -39,4 +39,14 @@ ModelConfig model_from_hf_config(const nlohmann::json& j, const std::string& pat
 // but HF's rotary buffers. UsageError naming the file and the tensor otherwise.
 TensorStore open_hf_weights(const std::string& path, const ModelConfig& c);
 
+struct ExportResult {
+  std::string weights, config;  // OUT/model.safetensors, OUT/config.json
+  int tensors = 0;
+  uint64_t bytes = 0;
+};
+// The parameters of a checkpoint of model c (any layout; one full tensor in memory at a
+// time, checksums verified) as OUT/model.safetensors in HF's names and row order, and
+// OUT/config.json. Refuses (UsageError) when OUT holds either file already.
+ExportResult export_hf(const TensorStore& checkpoint, const ModelConfig& c, const std::string& out_dir);
+
 }  // namespace tpb::ckpt

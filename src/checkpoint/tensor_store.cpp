@@ -58,6 +58,7 @@ struct Segment {
   int64_t n;
   StoredType type;
   float* dst;
+  const std::string* key;  // the tensor, for messages
   uint64_t end(size_t es) const { return off + static_cast<uint64_t>(n) * es; }
 };
 
@@ -110,7 +111,7 @@ void plan_piece(const TensorStore& store, const Piece& p, std::vector<Segment>& 
       const int64_t x0 = std::max(g0, cb.col0 + k0), x1 = std::min(g1, cb.col0 + k1);
       if (x0 >= x1) continue;
       Segment s{c.file, c.offset + static_cast<uint64_t>(orow * cb.cols + (x0 - cb.col0) - c.begin) * es, x1 - x0,
-                t.type, dst_row + (x0 - g0)};
+                t.type, dst_row + (x0 - g0), &p.key};
       if (!out.empty()) {
         Segment& last = out.back();
         if (last.file == s.file && last.type == s.type && last.end(es) == s.off && last.dst + last.n == s.dst) {
@@ -205,17 +206,25 @@ ReadStats read_pieces(const TensorStore& store, std::span<const Piece> pieces) {
       buf.resize(static_cast<size_t>(hi - lo));
       in.read(lo, buf.data(), hi - lo);
       stats.bytes_read += hi - lo;
+      while (first < segs.size() && segs[first].end(stored_size(segs[first].type)) <= lo) ++first;
       if (block)
         for (uint64_t a = lo; a < hi; a += block) {
           const uint64_t n = std::min(block, hi - a);
           const uint32_t crc = static_cast<uint32_t>(crc32_z(0, buf.data() + (a - lo), static_cast<size_t>(n)));
           const uint32_t want = f.block_crc[static_cast<size_t>(a / block)];
-          if (crc != want)
-            throw Error(fmt::format("{}: block {} (bytes [{}, {})) has CRC-32 {:08x}, the checkpoint records {:08x}: "
-                                    "the file is corrupted",
-                                    f.path, a / block, a, a + n, crc, want));
+          if (crc == want) continue;
+          std::vector<std::string> wanted;  // the tensors this rank wanted from the block
+          for (size_t i = first; i < segs.size() && segs[i].off < a + n; ++i)
+            if (segs[i].end(stored_size(segs[i].type)) > a &&
+                std::find(wanted.begin(), wanted.end(), *segs[i].key) == wanted.end())
+              wanted.push_back(*segs[i].key);
+          std::string tensors;
+          for (size_t i = 0; i < std::min<size_t>(wanted.size(), 3); ++i) tensors += (i ? ", " : "") + wanted[i];
+          if (wanted.size() > 3) tensors += fmt::format(" and {} more", wanted.size() - 3);
+          throw Error(fmt::format("{}: block {} (bytes [{}, {}), holding {}) has CRC-32 {:08x}, the checkpoint "
+                                  "records {:08x}: the file is corrupted",
+                                  f.path, a / block, a, a + n, tensors, crc, want));
         }
-      while (first < segs.size() && segs[first].end(stored_size(segs[first].type)) <= lo) ++first;
       for (size_t i = first; i < segs.size() && segs[i].off < hi; ++i) {
         const Segment& s = segs[i];
         const size_t es = stored_size(s.type);

@@ -29,6 +29,8 @@ std::unique_ptr<Command> make_sweep_command();
 std::unique_ptr<Command> make_report_command();
 std::unique_ptr<Command> make_devices_command();
 std::unique_ptr<Command> make_flight_command();
+std::unique_ptr<Command> make_eval_command();
+std::unique_ptr<Command> make_export_command();
 
 std::vector<std::unique_ptr<Command>> make_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
@@ -36,6 +38,8 @@ std::vector<std::unique_ptr<Command>> make_commands() {
   cmds.push_back(make_linear_command());
   cmds.push_back(make_comm_command());
   cmds.push_back(make_train_command());
+  cmds.push_back(make_eval_command());
+  cmds.push_back(make_export_command());
   cmds.push_back(make_sweep_command());
   cmds.push_back(make_report_command());
   cmds.push_back(make_devices_command());
