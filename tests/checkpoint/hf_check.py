@@ -30,11 +30,12 @@ make --out DIR --vocab V --dim D --layers L --heads H --kv-heads KV --ffn-hidden
     save_pretrained(DIR, safe_serialization=True) and checks that DIR holds config.json and one
     unsharded model.safetensors whose tensors are all fp32. Prints {"saved": DIR}.
 
-compare --a DIR1 --b DIR2 [--rtol R]
+compare --a DIR1 --b DIR2 [--rtol R] [--atol A]
     Loads DIR1/model.safetensors and DIR2/model.safetensors (a path to a .safetensors file also
     works) with safetensors.torch.load_file and prints, per tensor name, the largest elementwise
     relative difference |a-b| / max(|a|, |b|) (0 where both are 0). Exits 1 if a name is in one
-    file only, shapes or dtypes differ, or any difference exceeds R (default 0: bit-exact).
+    file only, shapes or dtypes differ, or any element has |a-b| > A + R max(|a|, |b|) (defaults
+    0: bit-exact).
     The last line is a JSON summary. A helper for debugging round trips.
 """
 
@@ -182,14 +183,17 @@ def cmd_compare(args):
             continue
         rel = max_relative_difference(ta, tb)
         worst = max(worst, rel)
-        status = "ok" if rel <= args.rtol else "DIFFERS"
-        if rel > args.rtol:
-            ok = False
-        print(f"{status:8} {name} {tuple(ta.shape)} max_rel={rel!r}")
+        # An element passes when |a - b| <= atol + rtol * max(|a|, |b|).
+        diff = (ta.double() - tb.double()).abs()
+        bound = args.atol + args.rtol * torch.maximum(ta.double().abs(), tb.double().abs())
+        good = bool((diff <= bound).all())
+        status = "ok" if good else "DIFFERS"
+        ok = ok and good
+        print(f"{status:8} {name} {tuple(ta.shape)} max_rel={rel!r} max_abs={float(diff.max()) if diff.numel() else 0.0!r}")
 
     print(
         json.dumps(
-            {"tensors": len(set(a) | set(b)), "max_rel": worst, "rtol": args.rtol, "ok": ok}
+            {"tensors": len(set(a) | set(b)), "max_rel": worst, "rtol": args.rtol, "atol": args.atol, "ok": ok}
         )
     )
     sys.exit(0 if ok else 1)
@@ -224,6 +228,7 @@ def main():
     p.add_argument("--a", required=True)
     p.add_argument("--b", required=True)
     p.add_argument("--rtol", type=float, default=0.0)
+    p.add_argument("--atol", type=float, default=0.0)
     p.set_defaults(func=cmd_compare)
 
     args = parser.parse_args()
