@@ -269,6 +269,8 @@ nlohmann::json train_config_json(const TrainConfig& c, const ParallelDims& dims,
                         {"dp_overlap", c.dp_overlap}, {"bucket_mb", c.bucket_mb}, {"loss_chunk", c.loss_chunk},
                         {"loss_chunk_rows", loss_chunk_rows(c.loss_chunk, c.batch * mc.seq, mc.vocab / dims.tp())}}},
           {"data", {{"kind", c.data.kind}, {"path", c.data.path}, {"seed", c.data.seed}, {"description", data}}},
+          {"checkpoint", {{"save_dir", c.save_dir}, {"save_every", c.save_every}, {"resume_from", c.resume_from},
+                          {"init_from", c.init_from}}},
           {"machine", to_json(m)}};
 }
 
