@@ -1,6 +1,7 @@
 #include "checkpoint/hf_llama.h"
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "report/atomic_file.h"
@@ -108,6 +109,23 @@ ModelConfig model_from_hf_config(const nlohmann::json& j, const std::string& pat
   } catch (const std::exception& e) {
     throw UsageError(fmt::format("{}: not a Llama config.json: {}", path, e.what()));
   }
+}
+
+std::string hf_config_beside(const std::string& weights) {
+  const std::string p = (std::filesystem::path(weights).parent_path() / "config.json").string();
+  return std::filesystem::exists(p) ? p : "";
+}
+
+ModelConfig model_from_hf_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError(fmt::format("cannot read {}", path));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw UsageError(fmt::format("{} is not JSON: {}", path, e.what()));
+  }
+  return model_from_hf_config(j, path);
 }
 
 TensorStore open_hf_weights(const std::string& path, const ModelConfig& c) {

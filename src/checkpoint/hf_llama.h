@@ -33,6 +33,10 @@ nlohmann::json hf_config(const ModelConfig& c);
 // The model HF's config.json describes (UsageError naming the key when it is not a Llama
 // this model can be: biases, tied embeddings, another activation or RoPE scaling).
 ModelConfig model_from_hf_config(const nlohmann::json& j, const std::string& path);
+// The config.json beside a .safetensors file ("" when there is none).
+std::string hf_config_beside(const std::string& weights);
+// The model of that config.json (UsageError naming it when unreadable or not a Llama).
+ModelConfig model_from_hf_config_file(const std::string& config_path);
 
 // A safetensors file of HF Llama weights, keyed by tpbench's names (with the q / k row
 // maps), checked against the model: every parameter present with its shape, nothing else

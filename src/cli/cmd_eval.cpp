@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <filesystem>
 
 #include "base/error.h"
 #include "checkpoint/checkpoint.h"
@@ -27,16 +26,6 @@ namespace tpb {
 namespace {
 
 constexpr int64_t kEvalFirstStep = int64_t{1} << 40;
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) usage_error("cannot read {}", path);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    usage_error("{} is not JSON: {}", path, e.what());
-  }
-}
 
 class EvalCommand final : public Command {
  public:
@@ -156,8 +145,9 @@ class EvalCommand final : public Command {
       const ModelParams shapes(p.model, ParallelDims(1, 1), 0, /*materialize=*/false);
       ckpt::check_model_matches(ck, shapes);
     } else {
-      const std::string config = (std::filesystem::path(weights_).parent_path() / "config.json").string();
-      p.model = ckpt::model_from_hf_config(read_json(config), config);
+      const std::string config = ckpt::hf_config_beside(weights_);
+      if (config.empty()) usage_error("--weights {}: no config.json beside it to say the model", weights_);
+      p.model = ckpt::model_from_hf_config_file(config);
       ckpt::open_hf_weights(weights_, p.model);
       p.batch = batch_.value_or(1);
       if (!given("--data")) usage_error("--weights needs --data (and --data-path): HF weights carry no data");

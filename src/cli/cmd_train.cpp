@@ -6,7 +6,6 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 
 #include "base/error.h"
 #include "cli/command.h"
@@ -347,18 +346,11 @@ class TrainCommand final : public Command {
     set(c.batch, batch_);
     c.opt.lr_warmup = lr_warmup_.value_or(c.iters / 10);
     // --init-from HF weights with no model given: the model their config.json describes.
-    const std::string hf_config = (std::filesystem::path(c.init_from).parent_path() / "config.json").string();
     const bool model_given = given("--preset") || dim_ || layers_ || heads_ || kv_heads_ || ffn_ || vocab_;
-    if (!c.init_from.empty() && !model_given && std::filesystem::exists(hf_config)) {
-      std::ifstream in(hf_config);
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(in);
-      } catch (const std::exception& e) {
-        usage_error("{} is not JSON: {}", hf_config, e.what());
-      }
+    if (const std::string hf = c.init_from.empty() ? "" : ckpt::hf_config_beside(c.init_from);
+        !hf.empty() && !model_given) {
       const int64_t seq = c.model.seq;
-      c.model = ckpt::model_from_hf_config(j, hf_config);
+      c.model = ckpt::model_from_hf_config_file(hf);
       c.model.seq = seq_.value_or(std::min(seq, c.model.seq));  // the preset's, at most the model's positions
       c.preset = "hf";
     }
