@@ -19,15 +19,16 @@ packages=(
 # The independent implementation the model tests compare against, and bench/torch/.
 packages+=(python3-torch)
 
-# TensorBoard's PyTorch-profiler loader (PyPI only): the tests read tpbench's traces with it.
+# TensorBoard (PyPI only): the tests read tpbench's traces with its PyTorch-profiler loader and
+# its scalars with TensorBoard's own event reader and with tbparse; `tensorboard --logdir` runs from here.
 setup_tb_venv() {
   local venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-tb"
-  if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "import torch_tb_profiler" 2>/dev/null; then
+  if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "import torch_tb_profiler, tbparse, tensorboard" 2>/dev/null; then
     return 0
   fi
-  echo "setup: creating $venv with torch-tb-profiler"
+  echo "setup: creating $venv with tensorboard, torch-tb-profiler and tbparse"
   /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "torch-tb-profiler==0.4.3"
+  "$venv/bin/pip" install -q --disable-pip-version-check "torch-tb-profiler==0.4.3" "tbparse==0.0.9"
 }
 
 # Hugging Face transformers (PyPI only): tests/checkpoint/hf_check.py loads tpbench's safetensors

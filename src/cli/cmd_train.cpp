@@ -286,6 +286,11 @@ class TrainCommand final : public Command {
       }
     };
     attempt(dir + "/summary.json", summary.dump(2) + "\n");
+    try {
+      write_tb_events(dir + "/tb", train_tb_scalars(result, s, dims.world()));
+    } catch (const Error& e) {
+      not_written.push_back(e.what());
+    }
     if (!json_.empty()) {
       // One file with everything a comparison needs: config, summary, losses.
       nlohmann::json losses = nlohmann::json::array();

@@ -106,6 +106,12 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, cons
   s.dense_peak_flops = r.dense_peak_flops;
   s.mfu_dense = s.dense_peak_flops > 0 ? s.model_flops_per_s / (world_size * s.dense_peak_flops) : 0;
   if (!r.device_peak_bytes.empty()) s.device_peak = summarize(r.device_peak_bytes);
+  for (size_t i = 0; i < iters; ++i) {
+    double m = 0;
+    for (const auto& rank : r.per_rank) m = std::max(m, rank[i].dt);
+    s.loss_series.push_back(r.per_rank[0][i].loss);
+    s.dt_series_ms.push_back(m * 1e3);
+  }
   if (iters) {
     s.loss_first = r.per_rank[0].front().loss;
     s.loss_last = r.per_rank[0].back().loss;
@@ -160,6 +166,78 @@ std::string format_progress(const IterRecord& r, const TrainConfig& c, const Par
                      r.dt > 0 ? tokens / r.dt : 0.0, r.lr, eta_s, r.warmup ? "  (warm-up)" : "");
 }
 
+std::vector<TbScalar> train_tb_scalars(const TrainResult& r, const TrainSummary& s, int world_size) {
+  std::vector<TbScalar> out;
+  const size_t iters = r.per_rank.empty() ? 0 : r.per_rank[0].size();
+  using Get = double (*)(const IterRecord&);
+  const std::pair<const char*, Get> spread[] = {
+      {"time_ms/step", [](const IterRecord& x) { return x.dt * 1e3; }},
+      {"time_ms/forward", [](const IterRecord& x) { return x.dtf * 1e3; }},
+      {"time_ms/backward", [](const IterRecord& x) { return x.dtb * 1e3; }},
+      {"time_ms/optimizer", [](const IterRecord& x) { return x.dt_opt * 1e3; }},
+      {"tp_comm_ms/total", [](const IterRecord& x) { return x.tp.seconds * 1e3; }},
+      {"tp_comm_ms/wait", [](const IterRecord& x) { return x.tp.wait * 1e3; }},
+      {"tp_comm_ms/transfer", [](const IterRecord& x) { return x.tp.transfer * 1e3; }},
+      {"dp_comm_ms/total", [](const IterRecord& x) { return x.dp.seconds * 1e3; }},
+      {"dp_comm_ms/wait", [](const IterRecord& x) { return x.dp.wait * 1e3; }},
+      {"dp_comm_ms/transfer", [](const IterRecord& x) { return x.dp.transfer * 1e3; }},
+  };
+  for (size_t i = 0; i < iters; ++i) {
+    const IterRecord& r0 = r.per_rank[0][i];
+    const int64_t step = r0.iter;
+    const auto add = [&](std::string tag, double v) { out.push_back({std::move(tag), step, static_cast<float>(v)}); };
+    add("loss", r0.loss);
+    add("grad_norm", r0.grad_norm);
+    add("lr", r0.lr);
+    const auto add_spread = [&](const std::string& tag, const auto& get) {
+      double lo = get(r0), hi = lo;
+      for (const auto& rank : r.per_rank) lo = std::min(lo, get(rank[i])), hi = std::max(hi, get(rank[i]));
+      add(tag + "/rank0", get(r0));
+      add(tag + "/min", lo);
+      add(tag + "/max", hi);
+    };
+    for (const auto& [tag, get] : spread) add_spread(tag, get);
+    for (int k = 0; k < kNumMemCategories; ++k)
+      add_spread(fmt::format("memory_peak_mib/{}", mem_category_name(static_cast<MemCategory>(k))),
+                 [k](const IterRecord& x) { return static_cast<double>(x.mem.peak[static_cast<size_t>(k)]) / (1 << 20); });
+    double slowest = 0;
+    for (const auto& rank : r.per_rank) slowest = std::max(slowest, rank[i].dt);
+    if (slowest > 0) {
+      add("throughput/tokens_per_s", s.tokens_per_step / slowest);
+      if (s.gemm_peak_flops > 0) add("throughput/mfu", s.flops_per_step / slowest / (world_size * s.gemm_peak_flops));
+    }
+  }
+  return out;
+}
+
+std::string text_plot(const std::vector<double>& y, int width, int height, const std::string& title) {
+  if (y.empty() || width <= 0 || height <= 1) return "";
+  // Average into at most `width` columns.
+  const int cols = std::min<int>(width, static_cast<int>(y.size()));
+  std::vector<double> col(static_cast<size_t>(cols));
+  for (int c = 0; c < cols; ++c) {
+    const size_t a = y.size() * static_cast<size_t>(c) / static_cast<size_t>(cols);
+    const size_t z = y.size() * static_cast<size_t>(c + 1) / static_cast<size_t>(cols);
+    double sum = 0;
+    for (size_t i = a; i < z; ++i) sum += y[i];
+    col[static_cast<size_t>(c)] = sum / static_cast<double>(z - a);
+  }
+  const auto [mn, mx] = std::minmax_element(col.begin(), col.end());
+  const double lo = *mn, hi = *mx, span = hi > lo ? hi - lo : 1.0;
+  std::vector<std::string> grid(static_cast<size_t>(height), std::string(static_cast<size_t>(cols), ' '));
+  for (int c = 0; c < cols; ++c) {
+    const int row = static_cast<int>(std::lround((col[static_cast<size_t>(c)] - lo) / span * (height - 1)));
+    grid[static_cast<size_t>(height - 1 - row)][static_cast<size_t>(c)] = '*';
+  }
+  std::string out = fmt::format("  {} ({} iterations{})\n", title, y.size(),
+                                cols < static_cast<int>(y.size()) ? fmt::format(", {} a column", (y.size() + cols - 1) / cols) : "");
+  for (int row = 0; row < height; ++row) {
+    const std::string label = row == 0 ? fmt::format("{:.4g}", hi) : row == height - 1 ? fmt::format("{:.4g}", lo) : "";
+    out += fmt::format("  {:>10} |{}\n", label, grid[static_cast<size_t>(row)]);
+  }
+  return out;
+}
+
 std::string format_train_summary(const TrainSummary& s) {
   std::string out;
   if (s.status != "completed")
@@ -192,6 +270,10 @@ std::string format_train_summary(const TrainSummary& s) {
                        s.mfu_dense * 100, s.device_description, s.dtype, s.dense_peak_flops * 1e-12,
                        s.device_peak.max / (1 << 20));
   out += fmt::format("  loss {:.4f} -> {:.4f}\n", s.loss_first, s.loss_last);
+  if (s.loss_series.size() >= 3) {
+    out += text_plot(s.loss_series, 60, 6, "loss");
+    out += text_plot(s.dt_series_ms, 60, 4, "step time, ms (slowest rank)");
+  }
   if (s.dp_shard == "full")
     out += fmt::format("  FSDP parameter all-gathers per step: {} ms in all, {} ms exposed (the computation waited), "
                        "median over ranks\n", ms(s.gather_total.median), ms(s.gather_exposed.median));

@@ -9,6 +9,7 @@
 #include "report/machine.h"
 #include "report/stats.h"
 #include "train/memory_model.h"
+#include "report/tb_events.h"
 #include "train/trainer.h"
 
 namespace tpb {
@@ -38,6 +39,7 @@ struct TrainSummary {
   double dense_peak_flops = 0, mfu_dense = 0;  // GPU: vs the vendor's dense peak of the compute type
   Stats device_peak;                           // GPU: the device's own peak of memory in use
   double loss_first = 0, loss_last = 0;
+  std::vector<double> loss_series, dt_series_ms;  // every iteration: rank 0's loss, the slowest rank's step
   std::array<Stats, kNumMemCategories> mem_peak;  // over ranks, of each rank's peak bytes
   std::array<Stats, kNumMemCategories> mem_held;  // over ranks, bytes held after the last step
   Stats mem_total_peak;
@@ -62,6 +64,15 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, cons
 std::string format_train_header(const TrainConfig& c, const ParallelDims& dims, const std::string& data);
 std::string format_progress(const IterRecord& r, const TrainConfig& c, const ParallelDims& dims, double eta_s);
 std::string format_train_summary(const TrainSummary& s);
+
+// TensorBoard scalars of every iteration (step = metrics.jsonl's iter): loss, grad_norm, lr
+// (rank 0's; the loss is the DP average), then per phase, communication and memory
+// category rank 0's value and the min and max over ranks ("time_ms/step/rank0", ".../min",
+// ".../max"), and throughput/{tokens_per_s, mfu} from the slowest rank's step.
+std::vector<TbScalar> train_tb_scalars(const TrainResult& r, const TrainSummary& s, int world_size);
+// A text plot of y (one value per column after averaging into `width` columns), `height`
+// rows, with the range on the left: what the terminal summary shows of the loss and the step time.
+std::string text_plot(const std::vector<double>& y, int width, int height, const std::string& title);
 // The --dry-run text: parameters, per-rank shard sizes, FLOPs per step.
 std::string format_dry_run(const TrainConfig& c, const ParallelDims& dims);
 
