@@ -18,6 +18,8 @@
 #include "commbench/route_tune.h"
 #include "commbench/sizes.h"
 #include "report/atomic_file.h"
+#include "cli/launcher.h"
+#include "sweep/report_tool.h"
 
 namespace tpb {
 
@@ -73,7 +75,9 @@ class CommCommand final : public Command {
                  "also print each rank's median time split into wait (for the last rank of its "
                  "group) and transfer");
     add_device_flags(sub, c_.device);
-    path_flag(sub.add_option("--json", json_, "write results (config, machine, every row, fits) here"));
+    path_flag(sub.add_option("--json", json_, "write results (config, machine, every row, fits) here, and plots "
+                                              "beside it (FILE without .json, then -plots/)"));
+    sub.add_flag("--no-plots", no_plots_, "with --json: no plots (busbw against size with the alpha-beta fit)");
     path_flag(sub.add_option("--profile-out", profile_out_,
                              "write the machine's cost profile (alpha-beta per op) here, for predictions"));
     op_opt_ = sub.get_option("--op");
@@ -132,8 +136,10 @@ class CommCommand final : public Command {
     if (c.check > 0)
       fmt::print("# {} wrong values in all ({})\n", wrong, wrong == 0 ? "OK" : "FAILED");
     const MachineInfo machine = read_machine_info(MpiRuntime::library_version());
-    if (!json_.empty())
+    if (!json_.empty()) {
       write_file_atomic(json_, comm_results_json(c, layout, world.size(), machine, results, fits).dump(2) + "\n");
+      if (!write_plots()) return 4;
+    }
     if (!profile_out_.empty()) {
       save_cost_model(make_cost_model(c, layout, world.size(), machine, results, fits), profile_out_);
       fmt::print("# cost profile written to {}\n", profile_out_);
@@ -172,8 +178,10 @@ class CommCommand final : public Command {
     write_file_atomic(profile_out_, profile.dump(2) + "\n");
     fmt::print("# cost profile and route table written to {} (use: tpbench --coll-table {} ...)\n", profile_out_,
                profile_out_);
-    if (!json_.empty())
+    if (!json_.empty()) {
       write_file_atomic(json_, comm_results_json(c, layout, world.size(), machine, results, fits).dump(2) + "\n");
+      if (!write_plots()) return 4;
+    }
     std::fflush(stdout);
     return wrong == 0 ? 0 : 1;
   }
@@ -197,7 +205,23 @@ class CommCommand final : public Command {
   int tp_ = 1;
   CLI::Option* tp_opt_ = nullptr;
   CLI::Option* root_opt_ = nullptr;
+  // The --json file's plots, beside it: FILE (less .json) + "-plots/". False when they could not be made.
+  bool write_plots() const {
+    if (no_plots_) return true;
+    std::string stem = json_;
+    if (stem.ends_with(".json")) stem.resize(stem.size() - 5);
+    const std::string dir = stem + "-plots";
+    std::fflush(stdout);
+    if (const std::string why = write_run_plots(self_executable(), json_, dir); !why.empty()) {
+      fmt::print(stderr, "tpbench comm: error: results not written: {}\n", why);
+      return false;
+    }
+    fmt::print("# plots: {}/ (comm_busbw.png, .svg)\n", dir);
+    return true;
+  }
+
   std::string json_;
+  bool no_plots_ = false;
   std::string profile_out_;
   bool tune_ = false;
   CLI::Option* op_opt_ = nullptr;

@@ -15,6 +15,8 @@
 #include "linear/linear_report.h"
 #include "profile/trace_files.h"
 #include "report/atomic_file.h"
+#include "cli/launcher.h"
+#include "sweep/report_tool.h"
 
 namespace tpb {
 
@@ -63,7 +65,8 @@ class LinearCommand final : public Command {
                  "write Chrome/Perfetto traces: profiler_logs_rank_{rank}_{mode}/ per rank and "
                  "profiler_logs_all_ranks_{mode}/ merged");
     path_flag(sub.add_option("--json", json_, "write results (config, machine, per-rank phases, summary) here"));
-    path_flag(sub.add_option("--out", out_, "directory for traces and results.json"))->capture_default_str();
+    path_flag(sub.add_option("--out", out_, "directory for traces, results.json and plots/"))->capture_default_str();
+    sub.add_flag("--no-plots", no_plots_, "with --out: do not write OUT/plots/ (per-rank phases, PNG and SVG)");
   }
 
   void validate(int world_size) const override {
@@ -106,7 +109,18 @@ class LinearCommand final : public Command {
     const std::string text =
         linear_results_json(c, world.size(), machine, runs, summaries, verifies).dump(2) + "\n";
     if (!json_.empty()) write_file_atomic(json_, text);
-    if (out_ != ".") write_file_atomic(out_ + "/results.json", text);
+    if (out_ != ".") {
+      write_file_atomic(out_ + "/results.json", text);
+      if (!no_plots_) {
+        if (const std::string why = write_run_plots(self_executable(), out_ + "/results.json", out_ + "/plots");
+            !why.empty()) {
+          fmt::print(stderr, "tpbench linear: error: results not written: {}\n", why);
+          ok = false;
+        } else {
+          fmt::print("plots: {}/plots/ (phases.png, .svg)\n", out_);
+        }
+      }
+    }
     if (profile_)
       fmt::print("\ntraces: {0}/profiler_logs_rank_*_{{row,column}}/ (per rank), "
                  "{0}/profiler_logs_all_ranks_*/ (merged; open in https://ui.perfetto.dev)\n", out_);
@@ -129,6 +143,7 @@ class LinearCommand final : public Command {
   bool profile_ = false;
   std::string json_;
   std::string out_ = ".";
+  bool no_plots_ = false;
 };
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/hf_llama.h"
 #include "train/checkpointing.h"
+#include "sweep/report_tool.h"
 #include "train/train_report.h"
 
 namespace tpb {
@@ -159,6 +160,7 @@ class TrainCommand final : public Command {
     sub.add_flag("--async-comm", async_comm_,
                  "cuda: let NCCL collectives run behind the host (overlap; their recorded times are "
                  "then enqueue times, not transfers)");
+    sub.add_flag("--no-plots", no_plots_, "do not write RUN/plots/ (PNG and SVG per metric, summary.png)");
     sub.add_flag("--dry-run", dry_run_, "print parameter count, per-rank shards and FLOPs per step, and exit");
     sub.add_flag(kForceMemoryFlag, force_memory_,
                  "run even when the predicted memory of the ranks exceeds what this machine has available");
@@ -302,7 +304,12 @@ class TrainCommand final : public Command {
                                   {"run_directory", dir}};
       attempt(json_, doc.dump(2) + "\n");
     }
-    fmt::print("\nrun directory: {}\n", dir);
+    if (!no_plots_) {
+      if (const std::string why = write_run_plots(self_executable(), dir, dir + "/plots"); !why.empty())
+        not_written.push_back(why);
+    }
+    fmt::print("\nrun directory: {}{}\n", dir,
+               no_plots_ ? "" : " (plots/summary.png; TensorBoard: tensorboard --logdir " + dir + "/tb)");
     std::fflush(stdout);
     int status = 0;
     if (result.end == TrainEnd::diverged) {
@@ -504,6 +511,7 @@ class TrainCommand final : public Command {
       const std::pair<bool, const char*> writes[] = {{c.profile, "--profile"},
                                                      {!json_.empty(), "--json"},
                                                      {out_opt_->count() > 0, "--out"},
+                                                     {no_plots_, "--no-plots"},
                                                      {run_name_opt_->count() > 0, "--run-name"}};
       for (const auto& [given, flag] : writes)
         if (given) usage_error("{} has no effect with --dry-run (a dry run writes nothing)", flag);
@@ -563,6 +571,7 @@ class TrainCommand final : public Command {
   CLI::Option* run_name_opt_ = nullptr;
   bool force_memory_ = false;
   bool dry_run_ = false;
+  bool no_plots_ = false;
   bool async_comm_ = false;
   std::string prefetch_ = "on";
   std::string recompute_ = "none";

@@ -1,5 +1,7 @@
 #include "sweep/report_tool.h"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <filesystem>
 
@@ -59,6 +61,15 @@ int run_report_tool(const ReportTool& tool, const std::vector<std::string>& inpu
   argv.insert(argv.end(), {"--out", out_dir});
   argv.insert(argv.end(), extra.begin(), extra.end());
   return run_inherited(argv);
+}
+
+std::string write_run_plots(const std::string& exe, const std::string& run, const std::string& out_dir) {
+  try {
+    const int status = run_report_tool(find_report_tool(exe), {run}, out_dir, {"--run-plots", "--quiet"});
+    return status == 0 ? "" : fmt::format("plots in {}: the report tool exited {}", out_dir, status);
+  } catch (const Error& e) {
+    return fmt::format("plots in {}: {}", out_dir, e.what());
+  }
 }
 
 }  // namespace tpb

@@ -24,4 +24,9 @@ ReportTool find_report_tool(const std::string& exe);
 int run_report_tool(const ReportTool& tool, const std::vector<std::string>& inputs, const std::string& out_dir,
                     const std::vector<std::string>& extra);
 
+// One run's plots (PNG and SVG) into out_dir: `make_report.py RUN --run-plots --out
+// OUT_DIR --quiet` (a train run directory, a linear results.json, a comm --json file).
+// Returns "" or why they are missing (the tool not found, or its exit status).
+std::string write_run_plots(const std::string& exe, const std::string& run, const std::string& out_dir);
+
 }  // namespace tpb

@@ -3,6 +3,7 @@
 directories (what `tpbench sweep` and `tpbench report` call; docs/reports.md).
 
     make_report.py INPUT... --out DIR [--title TEXT] [--quiet]
+    make_report.py RUN --run-plots --out RUN/plots    (one run's plots: tpbreport/run_plots.py)
 
 INPUT: a sweep directory (sweep.json), a train run directory (config.json, metrics.jsonl,
 summary.json), a linear results.json or its directory, a comm --json file, or any
@@ -29,6 +30,7 @@ import sys
 
 from tpbreport import charts, render
 from tpbreport.inputs import BadInput, collect
+from tpbreport.run_plots import plot_run
 from tpbreport.rows import COLUMNS, build_rows, comm_summary, fmt_bytes, fmt_num, terminal_table, verdict
 
 SCHEMA = "tpbench.report/1"
@@ -60,7 +62,22 @@ def make_report(argv):
     ap.add_argument("--out", required=True, help="directory for the report")
     ap.add_argument("--title", help="the report's title")
     ap.add_argument("--quiet", action="store_true", help="do not print the table")
+    ap.add_argument("--run-plots", action="store_true",
+                    help="only the plots of one run (train run directory, linear results.json, comm --json) into "
+                         "OUT: what train, linear and comm write into their results at the end")
     args = ap.parse_args(argv)
+
+    if args.run_plots:
+        if len(args.inputs) != 1:
+            print("make_report: --run-plots takes one run", file=sys.stderr)
+            return 2
+        try:
+            written = plot_run(args.inputs[0], args.out)
+        except OSError as e:
+            raise output_error(args.out, e) from None
+        if not args.quiet:
+            print(f"plots: {len(written)} (PNG and SVG) in {args.out}")
+        return 0
 
     found = collect(args.inputs)
     rows, details, machines = build_rows(found)
