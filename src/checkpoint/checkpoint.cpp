@@ -50,7 +50,9 @@ std::vector<std::string> all_gather_strings(Communicator& world, const std::stri
   return out;
 }
 
-std::string broadcast_string(Communicator& world, std::string s, int root = 0) {
+}  // namespace
+
+std::string broadcast_string(Communicator& world, std::string s, int root) {
   int64_t n = static_cast<int64_t>(s.size());
   world.broadcast(&n, 1, DType::i64, root);
   s.resize(static_cast<size_t>(n));
@@ -58,7 +60,6 @@ std::string broadcast_string(Communicator& world, std::string s, int root = 0) {
   return s;
 }
 
-// The first non-empty of every rank's error, the same on every rank.
 std::string agree_on_error(Communicator& world, const std::string& mine) {
   int32_t failed = mine.empty() ? 0 : 1;
   world.all_reduce(&failed, &failed, 1, DType::i32, ReduceOp::max);
@@ -67,6 +68,8 @@ std::string agree_on_error(Communicator& world, const std::string& mine) {
     if (!e.empty()) return e;
   return "";
 }
+
+namespace {
 
 void fsync_path(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -108,7 +111,10 @@ class ShardWriter {
     }
     if (fd_ < 0) throw Error(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
     buf_ = static_cast<unsigned char*>(std::aligned_alloc(kAlign, kStagingBytes));
-    if (!buf_) throw Error(fmt::format("cannot allocate {} bytes to write {}", kStagingBytes, path));
+    if (!buf_) {
+      ::close(fd_);
+      throw Error(fmt::format("cannot allocate {} bytes to write {}", kStagingBytes, path));
+    }
   }
   ~ShardWriter() {
     std::free(buf_);
@@ -134,9 +140,7 @@ class ShardWriter {
     const size_t aligned = used_ / kAlign * kAlign, tail = used_ - aligned;
     if (aligned > 0) flush(aligned);
     if (tail > 0) {  // O_DIRECT wants whole sectors: the last partial one goes buffered
-      const int flags = ::fcntl(fd_, F_GETFL);
-      if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0)
-        throw Error(fmt::format("cannot change the flags of {}: {}", path_, std::strerror(errno)));
+      clear_direct();
       flush(tail);
     }
     if (::fsync(fd_) != 0) throw Error(fmt::format("cannot fsync {}: {}", path_, std::strerror(errno)));
@@ -148,12 +152,22 @@ class ShardWriter {
 
  private:
   static constexpr size_t kAlign = 4096;
+  // Clears O_DIRECT; false when it was not set.
+  bool clear_direct() {
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if (flags < 0) throw Error(fmt::format("cannot read the flags of {}: {}", path_, std::strerror(errno)));
+    if (!(flags & O_DIRECT)) return false;
+    if (::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0)
+      throw Error(fmt::format("cannot change the flags of {}: {}", path_, std::strerror(errno)));
+    return true;
+  }
   // Writes the buffer's first n bytes; what follows them moves to the front.
   void flush(size_t n) {
     crc_.update(buf_, n);
     for (size_t done = 0; done < n;) {
       const ssize_t put = ::write(fd_, buf_ + done, n - done);
       if (put < 0 && errno == EINTR) continue;
+      if (put < 0 && errno == EINVAL && clear_direct()) continue;  // O_DIRECT taken at open, refused here
       if (put <= 0) throw Error(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
       done += static_cast<size_t>(put);
     }
@@ -208,8 +222,12 @@ void commit(const std::string& tmp, const std::string& final_dir, const std::str
   maybe_fault("checkpoint-kill-before-metadata");
   write_file_atomic(tmp + "/metadata.json", meta.dump(1) + "\n");
   fsync_path(tmp);
-  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0)
-    throw Error(fmt::format("cannot rename {} to {}: {}", tmp, final_dir, std::strerror(errno)));
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
+    // NFS and CephFS take no rename flags: a plain rename, which still fails onto a
+    // non-empty directory (and step-N was checked to be absent).
+    if ((errno != EINVAL && errno != ENOSYS) || std::rename(tmp.c_str(), final_dir.c_str()) != 0)
+      throw Error(fmt::format("cannot rename {} to {}: {}", tmp, final_dir, std::strerror(errno)));
+  }
   fsync_path(save_dir);
   write_file_atomic(save_dir + "/latest", fs::path(final_dir).filename().string() + "\n");
   fsync_path(save_dir);

@@ -196,10 +196,24 @@ ReadStats read_pieces(const TensorStore& store, std::span<const Piece> pieces) {
       if (!reads.empty() && lo <= reads.back().second) reads.back().second = std::max(reads.back().second, hi);
       else reads.emplace_back(lo, hi);
     }
+    // Cut at whole blocks, or (no blocks) at a whole element of the segment the cut falls in:
+    // a file may mix 2- and 4-byte tensors, so a cut kMaxRead from the start need not be one.
     std::vector<std::pair<uint64_t, uint64_t>> capped;
     const uint64_t step = block ? std::max<uint64_t>(block, kMaxRead / block * block) : kMaxRead;
+    size_t seg = 0;
     for (const auto& [lo, hi] : reads)
-      for (uint64_t a = lo; a < hi; a += step) capped.emplace_back(a, std::min(hi, a + step));
+      for (uint64_t a = lo; a < hi;) {
+        uint64_t z = std::min(hi, a + step);
+        if (!block && z < hi) {
+          while (seg < segs.size() && segs[seg].end(stored_size(segs[seg].type)) <= z) ++seg;
+          if (seg < segs.size() && segs[seg].off < z) {
+            const size_t es = stored_size(segs[seg].type);
+            z = std::max(a + es, segs[seg].off + (z - segs[seg].off) / es * es);
+          }
+        }
+        capped.emplace_back(a, z);
+        a = z;
+      }
     const InputFile in(f);
     size_t first = 0;
     for (const auto& [lo, hi] : capped) {

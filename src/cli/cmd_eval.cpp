@@ -64,19 +64,26 @@ class EvalCommand final : public Command {
     const auto source = open_token_source(p.data, p.model.vocab, p.model.seq);
     ModelParams params(p.model, p.dims, mesh.tp_rank(), /*materialize=*/true);
     ckpt::TensorStore store;
-    std::string what;
-    if (!checkpoint_.empty()) {
-      ckpt::Checkpoint ck = ckpt::open_checkpoint(checkpoint_);
-      what = fmt::format("checkpoint {} (step {})", ck.dir, ck.step);
-      store = std::move(ck.store);
-    } else {
-      store = ckpt::open_hf_weights(weights_, p.model);
-      what = fmt::format("Hugging Face weights {}", weights_);
+    std::string what, error;
+    // Rank 0's step directory for every rank (each resolved `latest` in plan()).
+    const std::string dir = ckpt::broadcast_string(world, p.checkpoint_dir);
+    try {
+      if (!dir.empty()) {
+        ckpt::Checkpoint ck = ckpt::open_checkpoint(dir);
+        what = fmt::format("checkpoint {} (step {})", ck.dir, ck.step);
+        store = std::move(ck.store);
+      } else {
+        store = ckpt::open_hf_weights(weights_, p.model);
+        what = fmt::format("Hugging Face weights {}", weights_);
+      }
+    } catch (const Error& e) {
+      error = fmt::format("rank {}: {}", world.rank(), e.what());
     }
+    error = ckpt::agree_on_error(world, error);
     const ckpt::StateRange all{ckpt::StateKind::param, 0, params.values()};
-    const ckpt::LoadResult loaded = ckpt::load_state(world, store, params, std::span(&all, 1));
-    if (!loaded.error.empty()) {
-      if (ctx.is_root()) fmt::print(stderr, "tpbench eval: error: {}\n", loaded.error);
+    if (error.empty()) error = ckpt::load_state(world, store, params, std::span(&all, 1)).error;
+    if (!error.empty()) {
+      if (ctx.is_root()) fmt::print(stderr, "tpbench eval: error: {}\n", error);
       return ctx.is_root() ? 2 : 0;
     }
     params.refresh_compute();
@@ -123,6 +130,7 @@ class EvalCommand final : public Command {
     ParallelDims dims;
     int64_t batch = 1;
     DataSpec data;
+    std::string checkpoint_dir;  // the step directory (latest resolved), "" with --weights
   };
 
   bool given(const char* flag) const { return sub_->get_option(flag)->count() > 0; }
@@ -134,6 +142,7 @@ class EvalCommand final : public Command {
     p.dims = ParallelDims(world_size, tp_, sp_);
     if (!checkpoint_.empty()) {
       const ckpt::Checkpoint ck = ckpt::open_checkpoint(checkpoint_);
+      p.checkpoint_dir = ck.dir;
       const nlohmann::json& r = ck.meta.at("resume");
       const TrainConfig saved = config_from_resume(r);
       p.model = saved.model;

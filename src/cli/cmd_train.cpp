@@ -418,6 +418,9 @@ class TrainCommand final : public Command {
     // The summary's warm-up counts from the resumed step; never all of what is left.
     const int left = c.iters - static_cast<int>(resumed_->step);
     if (!given("--warmup-iters")) c.warmup_iters = std::max(0, std::min(c_.warmup_iters, left - 1));
+    else if (left > 0 && c.warmup_iters >= left)
+      usage_error("--warmup-iters {} leaves no timed iteration of the {} left after the checkpoint's step {}",
+                  c.warmup_iters, left, resumed_->step);
     c.prefetch = prefetch_ == "on";
     c.recompute = recompute_ == "block";
     c.placement = parse_placement(device_, dtype_);

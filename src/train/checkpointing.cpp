@@ -91,25 +91,29 @@ InitialState load_initial_state(const TrainConfig& c, const ParallelDims& dims, 
   ckpt::TensorStore store;
   std::vector<ckpt::StateRange> held = dp.state_ranges(/*owned=*/false);
   std::string what;
-  // Opening was checked before any rank started (cli validate); a file changed since is
-  // caught here, on every rank alike.
+  // Rank 0's step directory for every rank: each resolved `latest` on its own, and a save
+  // committed in between would split them. Opening was checked before any rank started
+  // (cli validate); a file changed since fails here, and the ranks agree on it.
+  const std::string resume_dir = ckpt::broadcast_string(world, c.resume_from);
   try {
-    if (!c.resume_from.empty()) {
-      ckpt::Checkpoint ck = ckpt::open_checkpoint(c.resume_from);
+    if (!resume_dir.empty()) {
+      ckpt::Checkpoint ck = ckpt::open_checkpoint(resume_dir);
       ckpt::check_model_matches(ck, p);
       store = std::move(ck.store);
       s.first_iter = static_cast<int>(ck.step);
-      what = fmt::format("resumed from {} (step {}, saved at {})", ck.dir, ck.step,
-                         ck.meta.value("/resume/saved_layout"_json_pointer, nlohmann::json{}).dump());
+      what = fmt::format("resumed from {} (step {}, saved at {}){}", ck.dir, ck.step,
+                         ck.meta.value("/resume/saved_layout"_json_pointer, nlohmann::json{}).dump(),
+                         c.save_dir.empty() ? "; no --save-dir: this run writes no checkpoint" : "");
     } else {
       store = ckpt::open_hf_weights(c.init_from, c.model);
       what = fmt::format("weights from {} (Hugging Face Llama; AdamW state starts at zero)", c.init_from);
       std::erase_if(held, [](const ckpt::StateRange& r) { return r.kind != ckpt::StateKind::param; });
     }
   } catch (const Error& e) {
-    s.error = e.what();
+    s.error = fmt::format("rank {}: {}", world.rank(), e.what());
   }
-  if (!s.error.empty()) return s;  // every rank read the same files
+  s.error = ckpt::agree_on_error(world, s.error);
+  if (!s.error.empty()) return s;
   const ckpt::LoadResult r = ckpt::load_state(world, store, p, held);
   if (!r.error.empty()) {
     s.error = r.error;

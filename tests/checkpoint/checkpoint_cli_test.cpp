@@ -52,7 +52,8 @@ class Checkpoints : public ::testing::Test {
 
   // `tpbench --nproc 4 train` of the tiny model with `args`, results under root().
   static cli_test::Result train(const std::string& args, const std::string& json = "", const std::string& env = "") {
-    std::string cmd = (env.empty() ? "" : "env " + env + " ") + kExe + " --nproc 4 train --preset tiny " + args + " --out " + (root() / "out").string();
+    std::string cmd = (env.empty() ? "" : "env " + env + " ") + kExe + " --nproc 4 train --preset tiny --no-plots " + args +
+                      " --out " + (root() / "out").string();
     if (!json.empty()) cmd += " --json " + (root() / json).string();
     return run(cmd);
   }
@@ -139,8 +140,9 @@ TEST_F(Checkpoints, ACorruptedShardFileIsRefusedNamingTheFileAndTheTensor) {
     f.seekp(100);
     f.put('\x7f');
   }
-  // At the same layout (rank 2 alone reads its file: the message names the embedding, at
-  // byte 100 of it) and at another (tp 4: ranks 0 and 1 read parts of it).
+  // At the same layout (rank 2 reads the block for the embedding at byte 100; rank 3 reads
+  // it too, for the norm weights: the lowest rank's error is printed) and at another (tp 4:
+  // ranks 0 and 1 read parts of it).
   for (const std::string layout : {"--tp 2 --dp-shard full", "--tp 4"}) {
     SCOPED_TRACE(layout);
     const cli_test::Result r = train(layout + " --resume " + d.string());

@@ -58,7 +58,7 @@ def main():
     # 1. tpbench -> HF
     ckpt = os.path.join(work, "ckpt")
     run([tpbench, "--nproc", "2", "train", "--preset", "tiny", "--tp", "2", "--iters", "6", "--save-dir", ckpt,
-         "--out", out])
+         "--out", out, "--no-plots"])
     exported = os.path.join(work, "exported")
     print(run([tpbench, "export", ckpt, "--format", "safetensors", "--out", exported]).strip())
     refused = run([tpbench, "export", ckpt, "--out", exported], expect=2)
@@ -85,7 +85,7 @@ def main():
             close(f"HF weights, eval at tp {tp}", json.load(f)["loss"], hf_loss)
     res = os.path.join(work, "init-from.json")
     run([tpbench, "--nproc", "2", "train", "--init-from", weights, "--tp", "2", "--iters", "2", "--warmup-iters", "0",
-         "--batch", "1", *data, "--out", out, "--json", res])
+         "--batch", "1", *data, "--out", out, "--json", res, "--no-plots"])
     with open(res) as f:
         close("HF weights, first loss of train --init-from at tp 2", json.load(f)["losses"][0], hf_loss)
     # 3. HF -> tpbench -> HF: every tensor back in HF's names and row order. One AdamW step at
@@ -94,7 +94,7 @@ def main():
     ckpt2 = os.path.join(work, "ckpt-from-hf")
     run([tpbench, "--nproc", "4", "train", "--init-from", weights, "--tp", "2", "--dp-shard", "full", "--iters", "1",
          "--warmup-iters", "0", "--batch", "1", "--lr", "1e-9", "--weight-decay", "0", "--grad-clip", "0", *data,
-         "--save-dir", ckpt2, "--out", out])
+         "--save-dir", ckpt2, "--out", out, "--no-plots"])
     back = os.path.join(work, "back")
     run([tpbench, "export", ckpt2, "--out", back])
     print(run([sys.executable, os.path.join(HERE, "hf_check.py"), "compare", "--a", made, "--b", back,

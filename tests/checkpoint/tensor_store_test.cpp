@@ -121,9 +121,17 @@ TEST(TensorStore, AFlippedByteIsCaughtByItsBlockChecksumNamingTheTensor) {
     EXPECT_NE(m.find(path.string() + ": block 2 (bytes [128, 192), holding layers.0.attention.wq)"), std::string::npos)
         << m;
   }
-  // A piece that needs only other blocks reads them without error (only needed blocks are read).
-  std::vector<float> first_row(8);
-  TensorStore one = store;
+  // Only the blocks a piece needs are read: one wholly inside other blocks reads without error.
+  std::vector<float> got2(8);
+  const auto& chunks = store.tensors.at("layers.0.attention.wq").chunks;
+  const auto first = std::min_element(chunks.begin(), chunks.end(), [](const Chunk& a, const Chunk& b) {
+    return a.offset < b.offset;
+  });  // the chunk at offset 0: its first 8 elements are bytes [0, 32), block 0
+  const Piece early{"layers.0.attention.wq", first->box, first->begin, first->begin + 8, got2.data()};
+  const ReadStats s = read_pieces(store, std::span(&early, 1));
+  EXPECT_EQ(s.bytes_read, 64u);  // block 0 alone
+  EXPECT_EQ(s.bytes_used, 32u);
+  for (int64_t k = 0; k < 8; ++k) EXPECT_EQ(got2[static_cast<size_t>(k)], at_box(full, 8, first->box, first->begin + k));
   fs::remove(path);
 }
 
