@@ -27,6 +27,14 @@ class UsageError : public Error {
   explicit UsageError(const std::string& what) : Error(what) {}
 };
 
+// Bad input that every rank finds at the same point, from the same gathered values (the
+// mesh's refusal of TP across hosts): main() then lets rank 0 print it once and every rank
+// exit 2 normally, instead of aborting the job.
+class AgreedUsageError : public UsageError {
+ public:
+  explicit AgreedUsageError(const std::string& what) : UsageError(what) {}
+};
+
 // Builds "file:line: check `cond` failed: message" for TPB_CHECK.
 std::string format_check_failure(const char* cond, const std::string& message,
                                  const std::source_location& where);

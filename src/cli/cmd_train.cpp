@@ -207,7 +207,7 @@ class TrainCommand final : public Command {
     // The run directory, config.json and an empty metrics.jsonl exist before the first step;
     // when they cannot be made, every rank stops here with rank 0's one message.
     RunFiles files;
-    const std::string dir = prepare_run_files(world, c, dims, source.describe(), files);
+    const std::string dir = prepare_run_files(world, c, dims, source.describe(), files, mesh);
     if (dir.empty()) {
       if (ctx.is_root()) {
         fmt::print(stderr, "tpbench train: error: {} (nothing was trained)\n", files.error);
@@ -272,7 +272,9 @@ class TrainCommand final : public Command {
     // as one rank exits non-zero, which could cut rank 0's summary short.
     if (!ctx.is_root()) return 0;
 
-    const TrainSummary s = summarize_training(result, c, dims);
+    TrainSummary s = summarize_training(result, c, dims);
+    s.tp_crosses_hosts = mesh.placement().tp_crosses_hosts;
+    s.dp_crosses_hosts = mesh.placement().dp_crosses_hosts;
     fmt::print("{}", format_train_summary(s));
     std::fflush(stdout);
     if (!files.metrics->error().empty()) not_written.push_back(files.metrics->error());
@@ -308,8 +310,8 @@ class TrainCommand final : public Command {
       if (const std::string why = write_run_plots(self_executable(), dir, dir + "/plots"); !why.empty())
         not_written.push_back(why);
     }
-    fmt::print("\nrun directory: {}{}\n", dir,
-               no_plots_ ? "" : " (plots/summary.png; TensorBoard: tensorboard --logdir " + dir + "/tb)");
+    fmt::print("\nrun directory: {}\n", dir);
+    if (!no_plots_) fmt::print("plots: {0}/plots/summary.png; TensorBoard: tensorboard --logdir {0}/tb\n", dir);
     std::fflush(stdout);
     int status = 0;
     if (result.end == TrainEnd::diverged) {
@@ -469,12 +471,16 @@ class TrainCommand final : public Command {
   // an existing one), writes config.json, starts metrics.jsonl and checks that --json can be
   // written; the directory (or "" and, on rank 0, files.error) is broadcast to every rank.
   std::string prepare_run_files(Communicator& world, const TrainConfig& c, const ParallelDims& dims,
-                                const std::string& data, RunFiles& files) const {
+                                const std::string& data, RunFiles& files, const DeviceMesh& mesh) const {
     std::string dir;
     if (world.rank() == 0) {
       try {
         dir = create_unique_directory(out_ + "/" + run_name_, local_timestamp());
         files.config = train_config_json(c, dims, read_machine_info(MpiRuntime::library_version()), data);
+        files.config["mesh"]["hosts"] = mesh.topology().num_hosts();
+        files.config["mesh"]["host_of_rank"] = mesh.topology().host_of_rank;
+        files.config["mesh"]["tp_crosses_hosts"] = mesh.placement().tp_crosses_hosts;
+        files.config["mesh"]["dp_crosses_hosts"] = mesh.placement().dp_crosses_hosts;
         write_file_atomic(dir + "/config.json", files.config.dump(2) + "\n");
         files.metrics = std::make_unique<AppendFile>(dir + "/metrics.jsonl");
         if (!json_.empty()) check_writable_file(json_);

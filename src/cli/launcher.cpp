@@ -1,5 +1,7 @@
 #include "cli/launcher.h"
 
+#include "cli/flag_ranges.h"
+
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -14,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <regex>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -133,7 +136,51 @@ std::string launch_refusal(int nproc, const MachineCapacity& m) {
                      nproc, fmt::join(why, "; "), kForceNprocFlag);
 }
 
-std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args) {
+HostSpec parse_host_spec(const std::string& hosts, const std::string& hostfile) {
+  HostSpec h{hosts, hostfile, 0, 0};
+  if (!hosts.empty() && !hostfile.empty()) usage_error("--hosts and --hostfile exclude each other");
+  const auto add = [&](const std::string& name, const std::string& slots_text, const std::string& where) {
+    static const std::regex host_name(R"([A-Za-z0-9_.:\-\[\]]+)");
+    if (name.empty() || !std::regex_match(name, host_name)) usage_error("{}: bad host name '{}'", where, name);
+    int slots = 1;
+    if (!slots_text.empty()) {
+      char* end = nullptr;
+      const long v = std::strtol(slots_text.c_str(), &end, 10);
+      if (*end != '\0' || v < 1 || v > kMaxRanks) usage_error("{}: slots '{}' must be in [1, {}]", where, slots_text, kMaxRanks);
+      slots = static_cast<int>(v);
+    }
+    h.slots += slots;
+    h.max_slots = std::max(h.max_slots, slots);
+  };
+  if (!hosts.empty()) {
+    std::istringstream in(hosts);
+    for (std::string entry; std::getline(in, entry, ',');) {
+      const size_t colon = entry.rfind(':');
+      add(entry.substr(0, colon), colon == std::string::npos ? "" : entry.substr(colon + 1),
+          fmt::format("--hosts {}: entry '{}'", hosts, entry));
+    }
+  }
+  if (!hostfile.empty()) {
+    std::ifstream in(hostfile);
+    if (!in) usage_error("--hostfile {}: cannot read it", hostfile);
+    int line_no = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++line_no;
+      line = line.substr(0, line.find('#'));
+      std::istringstream words(line);
+      std::string name, word, slots;
+      if (!(words >> name)) continue;
+      while (words >> word)
+        if (word.rfind("slots=", 0) == 0) slots = word.substr(6);
+      add(name, slots, fmt::format("--hostfile {} line {}", hostfile, line_no));
+    }
+  }
+  if (!h.empty() && h.slots == 0) usage_error("--hosts / --hostfile names no host");
+  return h;
+}
+
+std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args,
+                                        const HostSpec& hosts) {
   std::string mpirun = TPB_MPIEXEC;
   if (mpirun.empty() || !std::filesystem::exists(mpirun)) mpirun = "mpirun";
   // Open MPI finds its own helpers through PATH too (without it, even a configured absolute
@@ -147,10 +194,14 @@ std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string
   // background group would stop it (SIGTTIN). No tpbench command reads stdin.
   std::vector<std::string> cmd = {mpirun, "--stdin", "none", "-np", std::to_string(nproc), "--oversubscribe"};
   if (geteuid() == 0) cmd.push_back("--allow-run-as-root");
+  if (!hosts.hosts.empty()) cmd.insert(cmd.end(), {"--host", hosts.hosts});
+  if (!hosts.hostfile.empty()) cmd.insert(cmd.end(), {"--hostfile", hosts.hostfile});
+  // The ranks that share one machine (all of them without hosts).
+  const int local_ranks = hosts.empty() ? nproc : std::min(nproc, std::max(1, hosts.max_slots));
   // One BLAS thread per rank's share of the cores, unless the user chose.
   if (!env_set("OPENBLAS_NUM_THREADS")) {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    const unsigned per_rank = std::max(1u, cores / static_cast<unsigned>(nproc));
+    const unsigned per_rank = std::max(1u, cores / static_cast<unsigned>(local_ranks));
     cmd.insert(cmd.end(), {"-x", "OPENBLAS_NUM_THREADS=" + std::to_string(per_rank)});
   } else {
     cmd.insert(cmd.end(), {"-x", "OPENBLAS_NUM_THREADS"});
@@ -158,7 +209,7 @@ std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string
   if (const std::string core = blas_coretype_fix(); !core.empty())
     cmd.insert(cmd.end(), {"-x", "OPENBLAS_CORETYPE=" + core});
   // Ranks over-subscribing the cores must not bind to one core each.
-  if (static_cast<unsigned>(nproc) > std::thread::hardware_concurrency())
+  if (static_cast<unsigned>(local_ranks) > std::thread::hardware_concurrency())
     cmd.insert(cmd.end(), {"--bind-to", "none"});
   cmd.insert(cmd.end(), self_args.begin(), self_args.end());
   return cmd;

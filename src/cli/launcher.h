@@ -47,7 +47,21 @@ std::string launch_refusal(int nproc, const MachineCapacity& m);
 // The mpirun command line that runs `self_args` on n ranks: oversubscription allowed (more
 // ranks than cores), run-as-root allowed when we are root, and OPENBLAS_NUM_THREADS set so
 // the ranks share the cores instead of each spawning a thread per core.
-std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args);
+// Where `tpbench --nproc N` starts its ranks: this machine (empty), Open MPI's host list
+// (--hosts h1:2,h2:2: HOST[:SLOTS], one slot when none is given) or a hostfile
+// (--hostfile FILE: "HOST [slots=N]" a line, # comments). Ranks are numbered host by host.
+struct HostSpec {
+  std::string hosts;     // as given to --hosts
+  std::string hostfile;  // as given to --hostfile
+  int slots = 0;         // every host's slots added up (the default --nproc)
+  int max_slots = 0;     // the most slots of one host (ranks that share one machine)
+  bool empty() const { return hosts.empty() && hostfile.empty(); }
+};
+// Parses and checks --hosts / --hostfile (not both): UsageError naming the entry or line.
+HostSpec parse_host_spec(const std::string& hosts, const std::string& hostfile);
+
+std::vector<std::string> mpirun_command(int nproc, const std::vector<std::string>& self_args,
+                                        const HostSpec& hosts = {});
 
 // OpenBLAS picks its kernels from the CPU's model name; a VM that masks the model (as this
 // project's CI machines do) makes it fall back to generic SSE3 "Prescott" kernels even on

@@ -13,6 +13,7 @@
 #include "cli/command.h"
 #include "cli/flag_ranges.h"
 #include "cli/launcher.h"
+#include "comm/device_mesh.h"
 #include "comm/coll_route.h"
 #include "comm/mpi/mpi_communicator.h"
 #include "comm/world.h"
@@ -29,7 +30,9 @@ const char* kAbout =
     "or under your own launcher: `mpirun -np N tpbench <command> ...`.";
 
 // tpbench's own options that take a value (before the command).
-bool takes_value(const std::string& a) { return a == "--nproc" || a == "--coll-route" || a == "--coll-table"; }
+bool takes_value(const std::string& a) {
+  return a == "--nproc" || a == "--coll-route" || a == "--coll-table" || a == "--hosts" || a == "--hostfile";
+}
 
 // The first word that is neither an option nor an option's value, if it names no command.
 std::string unknown_command(int argc, char** argv,
@@ -77,14 +80,19 @@ std::string version_text() {
 // Checks that need only the command line and the world size, before any rank starts
 // (UsageError naming the values).
 void preflight(const tpb::Command& chosen, const tpb::LaunchEnv& env, int nproc, int world_size,
-               bool force_nproc) {
+               bool force_nproc, const tpb::HostSpec& hosts) {
   if (env.under_launcher && nproc > 0 && nproc != env.world_size)
     tpb::usage_error("--nproc {} but the launcher started {} ranks", nproc, env.world_size);
+  if (!env.under_launcher && !hosts.empty() && world_size > hosts.slots)
+    tpb::usage_error("--nproc {} is more than the {} slots of {}", world_size, hosts.slots,
+                     hosts.hosts.empty() ? "--hostfile " + hosts.hostfile : "--hosts " + hosts.hosts);
   chosen.validate(world_size);
   // Ranks this launcher would start: refused, before any starts, if they would overload
-  // the machine (1000 ranks on a 2-core 24 GiB machine run it out of memory).
+  // the machine (1000 ranks on a 2-core 24 GiB machine run it out of memory); with hosts,
+  // the most ranks one host gets.
+  const int local = hosts.empty() ? world_size : std::min(world_size, hosts.max_slots);
   if (!env.under_launcher && world_size > 1 && chosen.uses_mpi() && !force_nproc)
-    if (const std::string why = tpb::launch_refusal(world_size, tpb::read_machine_capacity()); !why.empty())
+    if (const std::string why = tpb::launch_refusal(local, tpb::read_machine_capacity()); !why.empty())
       tpb::usage_error("{}", why);
   if (chosen.on_cuda()) {  // before any rank starts: no GPU is one clear error, not N
     std::string why;
@@ -99,12 +107,12 @@ constexpr int kRunHere = -1;
 // re-executes itself once when OpenBLAS needs OPENBLAS_CORETYPE (it reads it when the
 // library loads; see blas_coretype_fix). Returns kRunHere when this process is to run the
 // rank itself.
-int launch_or_restart(int world_size, int argc, char** argv) {
+int launch_or_restart(int world_size, int argc, char** argv, const tpb::HostSpec& hosts) {
   std::vector<std::string> self = {tpb::self_executable()};
   self.insert(self.end(), argv + 1, argv + argc);
-  if (world_size > 1) {
+  if (world_size > 1 || !hosts.empty()) {
     try {
-      return tpb::run_mpirun(tpb::mpirun_command(world_size, self));
+      return tpb::run_mpirun(tpb::mpirun_command(world_size, self, hosts));
     } catch (const tpb::Error& e) {
       fmt::print(stderr, "tpbench: error: {}\n", e.what());
       return dynamic_cast<const tpb::UsageError*>(&e) ? kUsageExit : 1;  // no mpirun on PATH: 2
@@ -143,6 +151,10 @@ int run_rank(tpb::Command& chosen, int argc, char** argv, std::shared_ptr<const 
     const int status = chosen.run(ctx);
     std::fflush(stdout);
     return status;
+  } catch (const tpb::AgreedUsageError& e) {  // every rank is here, with the same message
+    if (rank == 0) fmt::print(stderr, "tpbench {}: error: {}\n", chosen.name(), e.what());
+    std::fflush(stderr);
+    return kUsageExit;
   } catch (const std::exception& e) {
     fmt::print(stderr, "[rank {}] tpbench {}: error: {}\n", rank, chosen.name(), e.what());
     std::fflush(stderr);
@@ -175,6 +187,15 @@ int main(int argc, char** argv) {
   // Hidden: every numeric flag's range, one a line (tests/cli drives each with bad values).
   bool list_ranges = false;
   app.add_flag("--list-flag-ranges", list_ranges)->group("");
+  std::string hosts, hostfile;
+  app.add_option("--hosts", hosts,
+                 "start the ranks on these hosts (Open MPI's syntax: h1:2,h2:2 = 2 ranks on each; ranks are "
+                 "numbered host by host); --nproc defaults to the slots");
+  app.add_option("--hostfile", hostfile, "start the ranks on the hosts of this Open MPI hostfile (HOST slots=N)")
+      ->check(CLI::ExistingFile);
+  bool allow_tp_across_hosts = false;
+  app.add_flag("--allow-tp-across-hosts", allow_tp_across_hosts,
+               "let a TP group span hosts (refused by default: TP's per-layer collectives would cross the network)");
   bool force_nproc = false;
   app.add_flag(tpb::kForceNprocFlag, force_nproc,
                fmt::format("launch --nproc ranks even beyond what the machine holds ({} MiB a rank of the "
@@ -234,7 +255,15 @@ int main(int argc, char** argv) {
     return usage_failure(e.what());
   }
 
-  const int world_size = env.under_launcher ? env.world_size : (nproc > 0 ? nproc : 1);
+  tpb::HostSpec host_spec;
+  try {
+    host_spec = tpb::parse_host_spec(hosts, hostfile);
+  } catch (const tpb::Error& e) {
+    return usage_failure(e.what());
+  }
+  tpb::DeviceMesh::set_allow_tp_across_hosts(allow_tp_across_hosts);
+  const int world_size =
+      env.under_launcher ? env.world_size : (nproc > 0 ? nproc : (host_spec.slots > 0 ? host_spec.slots : 1));
   auto routes = std::make_shared<tpb::RoutePolicy>();
   try {
     if (coll_route != "auto") {
@@ -243,7 +272,7 @@ int main(int argc, char** argv) {
     } else if (!coll_table.empty()) {
       routes->table = tpb::load_route_table(coll_table);
     }
-    preflight(*chosen, env, nproc, world_size, force_nproc);
+    preflight(*chosen, env, nproc, world_size, force_nproc, host_spec);
   } catch (const tpb::Error& e) {
     if (!print_errors) return silent_exit(kUsageExit);
     fmt::print(stderr, "tpbench {}: error: {}\n", chosen->name(), e.what());
@@ -260,6 +289,6 @@ int main(int argc, char** argv) {
     }
   }
   if (!env.under_launcher)
-    if (const int status = launch_or_restart(world_size, argc, argv); status != kRunHere) return status;
+    if (const int status = launch_or_restart(world_size, argc, argv, host_spec); status != kRunHere) return status;
   return run_rank(*chosen, argc, argv, std::move(routes));
 }

@@ -11,6 +11,9 @@ namespace tpb {
 DeviceMesh::DeviceMesh(Communicator& world, const ParallelDims& dims) : dims_(dims), world_(world) {
   TPB_CHECK(dims.world() == world.size(), "a mesh of {} on a communicator of {} ranks", dims.describe(),
             world.size());
+  topology_ = gather_topology(world);
+  placement_ = place_mesh(topology_, dims, allow_tp_across_hosts_);
+  if (!placement_.refusal.empty()) throw AgreedUsageError(placement_.refusal);  // on every rank alike
   const int tp_rank = dims.tp_rank(world.rank());
   const int dp_rank = dims.dp_rank(world.rank());
   tp_ = world.split(/*color=*/dp_rank, /*key=*/tp_rank, "tp");
@@ -18,8 +21,19 @@ DeviceMesh::DeviceMesh(Communicator& world, const ParallelDims& dims) : dims_(di
 }
 
 std::string DeviceMesh::coordinates() const {
-  return fmt::format("[rank {}/{}] [tp:{}/{}][dp:{}/{}]", rank(), world_size(), tp_rank(),
-                     tp_size(), dp_rank(), dp_size());
+  const std::string host =
+      topology_.num_hosts() > 1 ? "[" + topology_.host_of_rank[static_cast<size_t>(rank())] + "]" : "";
+  return fmt::format("{}[rank {}/{}] [tp:{}/{}][dp:{}/{}]", host, rank(), world_size(), tp_rank(), tp_size(),
+                     dp_rank(), dp_size());
+}
+
+std::string DeviceMesh::topology_line() const {
+  if (topology_.num_hosts() <= 1) return "";
+  const auto groups = [](bool crosses, const char* kind) {
+    return fmt::format("{} groups {}", kind, crosses ? "across hosts (their collectives cross the network)" : "within hosts");
+  };
+  return fmt::format("{}; {}; {}", topology_.describe(), groups(placement_.tp_crosses_hosts, "TP"),
+                     groups(placement_.dp_crosses_hosts, "DP"));
 }
 
 }  // namespace tpb
@@ -40,11 +54,14 @@ std::string DeviceMesh::gather_report() {
   for (int r = 0; r < world_size(); ++r) {
     const int32_t* v = all.data() + static_cast<size_t>(r) * per_rank;
     groups_by_dp[v[2]] = std::vector<int>(v + 4, v + per_rank);
-    lines += fmt::format("[rank {}/{}] [tp:{}/{}][dp:{}/{}]\n", r, world_size(), v[0], v[1], v[2], v[3]);
+    const std::string host =
+        topology_.num_hosts() > 1 ? "[" + topology_.host_of_rank[static_cast<size_t>(r)] + "]" : "";
+    lines += fmt::format("{}[rank {}/{}] [tp:{}/{}][dp:{}/{}]\n", host, r, world_size(), v[0], v[1], v[2], v[3]);
   }
   std::vector<std::vector<int>> groups;
   for (auto& [dp_index, g] : groups_by_dp) groups.push_back(g);
-  return format_groups(groups) + "\n" + lines;
+  const std::string topo = topology_line();
+  return format_groups(groups) + "\n" + lines + (topo.empty() ? "" : "topology: " + topo + "\n");
 }
 
 }  // namespace tpb

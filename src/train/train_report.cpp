@@ -250,7 +250,8 @@ std::string format_train_summary(const TrainSummary& s) {
   out += fmt::format("  {:<34} {}\n", "dtf (forward)", spread_ms(s.dtf));
   out += fmt::format("  {:<34} {}\n", "dtb (backward + DP grad sync)", spread_ms(s.dtb));
   out += fmt::format("  {:<34} {}\n", "optimizer (clip + AdamW)", spread_ms(s.opt));
-  out += fmt::format("  {:<34} {}\n", "TP communication", spread_ms(s.tp_comm));
+  out += fmt::format("  {:<34} {}\n", s.tp_crosses_hosts ? "TP communication (across hosts)" : "TP communication",
+                     spread_ms(s.tp_comm));
   out += fmt::format("  {:<34} {}\n", "  wait (for last rank)", spread_ms(s.tp_wait));
   out += fmt::format("  {:<34} {}\n", "  transfer", spread_ms(s.tp_transfer));
   for (size_t k = 0; k < kTpCollectives.size(); ++k) {
@@ -260,7 +261,8 @@ std::string format_train_summary(const TrainSummary& s) {
                        fmt::format("  {}", kTpCollectives[k]), spread_ms(c.comm), ms(c.wait.median),
                        ms(c.transfer.median), c.calls_per_step, c.bytes_per_step / (1 << 20));
   }
-  out += fmt::format("  {:<34} {}\n", "DP communication", spread_ms(s.dp_comm));
+  out += fmt::format("  {:<34} {}\n", s.dp_crosses_hosts ? "DP communication (across hosts)" : "DP communication",
+                     spread_ms(s.dp_comm));
   out += fmt::format("  {:<34} {}\n", "  wait (for last rank)", spread_ms(s.dp_wait));
   out += fmt::format("  {:<34} {}\n", "  transfer", spread_ms(s.dp_transfer));
   out += fmt::format("  tokens/s {:.0f}   model TFLOP/s {:.4f}   MFU {:.1f}% of the measured {} GEMM peak ({:.1f} GFLOP/s per rank)\n",
@@ -422,6 +424,8 @@ nlohmann::json train_summary_json(const TrainSummary& s) {
           {"forward_ms", st(s.dtf, 1e3)},
           {"backward_ms", st(s.dtb, 1e3)},
           {"optimizer_ms", st(s.opt, 1e3)},
+          {"tp_crosses_hosts", s.tp_crosses_hosts},
+          {"dp_crosses_hosts", s.dp_crosses_hosts},
           {"tp_comm_ms", st(s.tp_comm, 1e3)},
           {"tp_wait_ms", st(s.tp_wait, 1e3)},
           {"tp_transfer_ms", st(s.tp_transfer, 1e3)},

@@ -39,7 +39,8 @@ struct TrainSummary {
   double dense_peak_flops = 0, mfu_dense = 0;  // GPU: vs the vendor's dense peak of the compute type
   Stats device_peak;                           // GPU: the device's own peak of memory in use
   double loss_first = 0, loss_last = 0;
-  std::vector<double> loss_series, dt_series_ms;  // every iteration: rank 0's loss, the slowest rank's step
+  std::vector<double> loss_series, dt_series_ms;
+  bool tp_crosses_hosts = false, dp_crosses_hosts = false;  // some group of the kind spans hosts (cli sets them)  // every iteration: rank 0's loss, the slowest rank's step
   std::array<Stats, kNumMemCategories> mem_peak;  // over ranks, of each rank's peak bytes
   std::array<Stats, kNumMemCategories> mem_held;  // over ranks, bytes held after the last step
   Stats mem_total_peak;
