@@ -110,8 +110,15 @@ class CommCommand final : public Command {
       mesh.emplace(world, ParallelDims(world.size(), *c.tp));
       group = c.group == "tp" ? &mesh->tp() : &mesh->dp();
     }
+    // Which link the benchmarked groups use: within one host, or across hosts (the network).
+    const Topology topo = mesh ? mesh->topology() : gather_topology(world);
+    bool crosses = false;
+    for (const std::vector<int>& g : layout.groups) crosses = crosses || topo.spans_hosts(g);
+    link_ = crosses ? "inter-host" : "intra-host";
+    topology_ = topo.describe();
     if (ctx.is_root()) {
       fmt::print("{}", format_comm_header(c, layout, world.size()));
+      fmt::print("# link: {} ({} groups; {})\n", link_, layout.name, topology_);
       if (on_cuda()) fmt::print("# device buffers on {}; collectives: {}\n", device::cuda_device_description(), ctx.comm_path);
       fmt::print("# collective routes: {}\n", ctx.routes());
       std::fflush(stdout);
@@ -137,7 +144,7 @@ class CommCommand final : public Command {
       fmt::print("# {} wrong values in all ({})\n", wrong, wrong == 0 ? "OK" : "FAILED");
     const MachineInfo machine = read_machine_info(MpiRuntime::library_version());
     if (!json_.empty()) {
-      write_file_atomic(json_, comm_results_json(c, layout, world.size(), machine, results, fits).dump(2) + "\n");
+      write_file_atomic(json_, with_link(comm_results_json(c, layout, world.size(), machine, results, fits)).dump(2) + "\n");
       if (!write_plots()) return 4;
     }
     if (!profile_out_.empty()) {
@@ -179,7 +186,7 @@ class CommCommand final : public Command {
     fmt::print("# cost profile and route table written to {} (use: tpbench --coll-table {} ...)\n", profile_out_,
                profile_out_);
     if (!json_.empty()) {
-      write_file_atomic(json_, comm_results_json(c, layout, world.size(), machine, results, fits).dump(2) + "\n");
+      write_file_atomic(json_, with_link(comm_results_json(c, layout, world.size(), machine, results, fits)).dump(2) + "\n");
       if (!write_plots()) return 4;
     }
     std::fflush(stdout);
@@ -220,6 +227,14 @@ class CommCommand final : public Command {
     return true;
   }
 
+  // The results with the link kind and the hosts (config.link, config.topology).
+  nlohmann::json with_link(nlohmann::json j) const {
+    j["config"]["link"] = link_;
+    j["config"]["topology"] = topology_;
+    return j;
+  }
+
+  std::string link_ = "intra-host", topology_;
   std::string json_;
   bool no_plots_ = false;
   std::string profile_out_;
