@@ -153,11 +153,14 @@ HostSpec parse_host_spec(const std::string& hosts, const std::string& hostfile) 
     h.max_slots = std::max(h.max_slots, slots);
   };
   if (!hosts.empty()) {
-    std::istringstream in(hosts);
-    for (std::string entry; std::getline(in, entry, ',');) {
+    for (size_t start = 0;;) {  // every entry, empty ones too ("h1:2," is a mistake)
+      const size_t comma = hosts.find(',', start);
+      const std::string entry = hosts.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       const size_t colon = entry.rfind(':');
       add(entry.substr(0, colon), colon == std::string::npos ? "" : entry.substr(colon + 1),
           fmt::format("--hosts {}: entry '{}'", hosts, entry));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
     }
   }
   if (!hostfile.empty()) {

@@ -1,6 +1,11 @@
 // launch_refusal: which rank counts the launcher refuses to start, on made-up machines.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include <algorithm>
+
+#include "base/error.h"
 #include "cli/launcher.h"
 
 namespace tpb {
@@ -46,6 +51,27 @@ TEST(LaunchRefusal, ReadsThisMachine) {
   const MachineCapacity m = read_machine_capacity();
   EXPECT_GE(m.cores, 1);
   EXPECT_GT(m.mem_available_bytes, 0);  // Linux has MemAvailable since 3.14
+}
+
+TEST(HostSpec, HostsAndHostfilesGiveTheSlotsAndGoToMpirun) {
+  HostSpec h = parse_host_spec("h1:2,h2:3,h3", "");
+  EXPECT_EQ(h.slots, 6);
+  EXPECT_EQ(h.max_slots, 3);
+  const std::vector<std::string> cmd = mpirun_command(6, {"tpbench", "mesh"}, h);
+  const auto at = std::find(cmd.begin(), cmd.end(), "--host");
+  ASSERT_NE(at, cmd.end());
+  EXPECT_EQ(*(at + 1), "h1:2,h2:3,h3");
+  const std::string file = ::testing::TempDir() + "/tpb-hostfile";
+  {
+    std::ofstream out(file);
+    out << "# two nodes\nnode1 slots=4\n\nnode2 slots=2 max_slots=8  # comment\n";
+  }
+  h = parse_host_spec("", file);
+  EXPECT_EQ(h.slots, 6);
+  EXPECT_EQ(h.max_slots, 4);
+  for (const char* bad : {"h1:0", "h1:x", ",", "h1:2,", "h 1"}) EXPECT_THROW(parse_host_spec(bad, ""), UsageError) << bad;
+  EXPECT_THROW(parse_host_spec("h1", file), UsageError);  // not both
+  EXPECT_TRUE(parse_host_spec("", "").empty());
 }
 
 }  // namespace
