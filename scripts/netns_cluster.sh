@@ -33,8 +33,14 @@ check() {
   if ! ip link add "tpbp$$a" type veth peer name "tpbp$$b" 2>/dev/null; then
     ip netns del "$probe"; echo "netns_cluster: cannot create veth pairs here"; exit 77
   fi
+  local ok=1
+  tc qdisc add dev "tpbp$$a" root tbf rate 1gbit burst 512kb latency 100ms 2>/dev/null || ok=0
   ip link del "tpbp$$a" 2>/dev/null || true
   ip netns del "$probe"
+  ((ok)) || { echo "netns_cluster: cannot shape links here (tc tbf)"; exit 77; }
+  if ! ip link add "tpbp$$br" type bridge 2>/dev/null; then echo "netns_cluster: cannot create bridges here"; exit 77; fi
+  ip link del "tpbp$$br" 2>/dev/null || true
+  command -v mpirun >/dev/null || { echo "netns_cluster: needs mpirun (openmpi-bin)"; exit 77; }
 }
 
 down() {

@@ -15,6 +15,7 @@ packages=(
   python3-matplotlib fonts-dejavu-core  # charts of tpbench sweep / report (tools/report/)
   chromium                            # the sweep test renders report.html headless
   clang libclang-rt-14-dev            # libFuzzer + sanitizer runtimes for scripts/fuzz.sh
+  iproute2 procps util-linux          # the multi-host test cluster (scripts/netns_cluster.sh)
 )
 # The independent implementation the model tests compare against, and bench/torch/.
 packages+=(python3-torch)
