@@ -212,4 +212,24 @@ TEST_F(Checkpoints, ResumeWithNothingLeftToTrainIsRefused) {
   EXPECT_NE(r.output.find("is at step 8 and --iters is 8"), std::string::npos) << r.output;
 }
 
+TEST_F(Checkpoints, ARunStoppedBySigtermSavesWhereItStopped) {
+  // SIGTERM to the launcher after 4 s: the ranks stop at the next step boundary (exit 143)
+  // and save that step; the checkpoint resumes.
+  const fs::path d = root() / "sigterm";
+  const cli_test::Result r = run("timeout --preserve-status -s TERM 4 " + kExe + " --nproc 4 train --preset tiny --no-plots --tp 2 "
+                                 "--iters 1000000 --log-every 1000000 --save-dir " + d.string() + " --out " +
+                                 (root() / "out").string());
+  EXPECT_EQ(r.status, 143) << r.output;
+  ASSERT_TRUE(fs::exists(d / "latest")) << r.output;
+  const std::string latest = slurp(d / "latest");
+  ASSERT_TRUE(latest.starts_with("step-")) << latest;
+  const int step = std::stoi(latest.substr(5));
+  EXPECT_GT(step, 0);
+  EXPECT_NE(r.output.find("checkpoint " + (d / latest.substr(0, latest.size() - 1)).string()), std::string::npos)
+      << r.output;
+  const cli_test::Result resumed = train("--tp 4 --iters " + std::to_string(step + 2) + " --resume " + d.string());
+  EXPECT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("(step " + std::to_string(step) + ","), std::string::npos) << resumed.output;
+}
+
 }  // namespace
