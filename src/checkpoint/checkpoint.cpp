@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/error.h"
+#include "comm/strings.h"
 #include "device/device.h"
 #include "report/atomic_file.h"
 
@@ -31,45 +32,6 @@ constexpr size_t kStagingBytes = size_t{4} << 20;    // host buffer a rank write
 constexpr const char* kStatePrefix[] = {"", "optim.exp_avg.", "optim.exp_avg_sq."};
 
 std::string rank_file_name(int rank) { return fmt::format("rank-{:05d}.bin", rank); }
-
-// Every rank's string, on every rank.
-std::vector<std::string> all_gather_strings(Communicator& world, const std::string& mine) {
-  std::vector<int64_t> sizes(static_cast<size_t>(world.size()));
-  int64_t n = static_cast<int64_t>(mine.size());
-  world.all_gather(&n, sizes.data(), 1, DType::i64);
-  int64_t total = 0;
-  for (int64_t s : sizes) total += s;
-  std::string all(static_cast<size_t>(total), '\0');
-  world.all_gather_v(mine.data(), all.data(), sizes, DType::u8);
-  std::vector<std::string> out;
-  int64_t at = 0;
-  for (int64_t s : sizes) {
-    out.push_back(all.substr(static_cast<size_t>(at), static_cast<size_t>(s)));
-    at += s;
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string broadcast_string(Communicator& world, std::string s, int root) {
-  int64_t n = static_cast<int64_t>(s.size());
-  world.broadcast(&n, 1, DType::i64, root);
-  s.resize(static_cast<size_t>(n));
-  if (n > 0) world.broadcast(s.data(), s.size(), DType::u8, root);
-  return s;
-}
-
-std::string agree_on_error(Communicator& world, const std::string& mine) {
-  int32_t failed = mine.empty() ? 0 : 1;
-  world.all_reduce(&failed, &failed, 1, DType::i32, ReduceOp::max);
-  if (failed == 0) return "";
-  for (const std::string& e : all_gather_strings(world, mine))
-    if (!e.empty()) return e;
-  return "";
-}
-
-namespace {
 
 void fsync_path(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

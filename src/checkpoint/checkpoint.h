@@ -96,11 +96,6 @@ struct LoadResult {
 LoadResult load_state(Communicator& world, const TensorStore& store, const ModelParams& p,
                       std::span<const StateRange> held);
 
-// Collective helpers: rank root's string on every rank; the first non-empty of every
-// rank's error (by rank), the same on every rank ("" when none).
-std::string broadcast_string(Communicator& world, std::string s, int root = 0);
-std::string agree_on_error(Communicator& world, const std::string& mine);
-
 // Test hook (docs/reliability.md): with TPB_TEST_FAULT=checkpoint-kill-before-metadata, rank 0
 // kills itself after every shard file of a checkpoint is written, before its metadata.
 inline constexpr const char* kFaultEnv = "TPB_TEST_FAULT";

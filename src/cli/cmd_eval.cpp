@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/hf_llama.h"
+#include "comm/strings.h"
 #include "cli/command.h"
 #include "cli/flag_ranges.h"
 #include "comm/device_mesh.h"
@@ -66,7 +67,7 @@ class EvalCommand final : public Command {
     ckpt::TensorStore store;
     std::string what, error;
     // Rank 0's step directory for every rank (each resolved `latest` in plan()).
-    const std::string dir = ckpt::broadcast_string(world, p.checkpoint_dir);
+    const std::string dir = broadcast_string(world, p.checkpoint_dir);
     try {
       if (!dir.empty()) {
         ckpt::Checkpoint ck = ckpt::open_checkpoint(dir);
@@ -79,7 +80,7 @@ class EvalCommand final : public Command {
     } catch (const Error& e) {
       error = fmt::format("rank {}: {}", world.rank(), e.what());
     }
-    error = ckpt::agree_on_error(world, error);
+    error = agree_on_error(world, error);
     const ckpt::StateRange all{ckpt::StateKind::param, 0, params.values()};
     if (error.empty()) error = ckpt::load_state(world, store, params, std::span(&all, 1)).error;
     if (!error.empty()) {

@@ -13,6 +13,7 @@
 #include "cli/launcher.h"
 #include "device/device.h"
 #include "comm/mpi/mpi_communicator.h"
+#include "comm/strings.h"
 #include "comm/watchdog.h"
 #include "profile/trace_files.h"
 #include "report/atomic_file.h"
@@ -492,11 +493,7 @@ class TrainCommand final : public Command {
         dir.clear();
       }
     }
-    int64_t size = static_cast<int64_t>(dir.size());
-    world.broadcast(&size, 1, DType::i64, 0);
-    dir.resize(static_cast<size_t>(size));
-    if (size > 0) world.broadcast(dir.data(), dir.size(), DType::u8, 0);
-    return dir;
+    return broadcast_string(world, dir);
   }
 
   // Exit statuses beyond 0 (done), 1 (an error) and 2 (bad input); docs/results.md.

@@ -20,11 +20,16 @@ DeviceMesh::DeviceMesh(Communicator& world, const ParallelDims& dims) : dims_(di
   dp_ = world.split(/*color=*/tp_rank, /*key=*/dp_rank, "dp");
 }
 
+namespace {
+// "[rank 1/4] [tp:1/2][dp:0/2]", after "[host]" when the ranks are on several hosts.
+std::string coordinates_of(const Topology& t, int rank, int world, int tp_rank, int tp, int dp_rank, int dp) {
+  const std::string host = t.num_hosts() > 1 ? "[" + t.host_of_rank[static_cast<size_t>(rank)] + "]" : "";
+  return fmt::format("{}[rank {}/{}] [tp:{}/{}][dp:{}/{}]", host, rank, world, tp_rank, tp, dp_rank, dp);
+}
+}  // namespace
+
 std::string DeviceMesh::coordinates() const {
-  const std::string host =
-      topology_.num_hosts() > 1 ? "[" + topology_.host_of_rank[static_cast<size_t>(rank())] + "]" : "";
-  return fmt::format("{}[rank {}/{}] [tp:{}/{}][dp:{}/{}]", host, rank(), world_size(), tp_rank(), tp_size(),
-                     dp_rank(), dp_size());
+  return coordinates_of(topology_, rank(), world_size(), tp_rank(), tp_size(), dp_rank(), dp_size());
 }
 
 std::string DeviceMesh::topology_line() const {
@@ -54,9 +59,7 @@ std::string DeviceMesh::gather_report() {
   for (int r = 0; r < world_size(); ++r) {
     const int32_t* v = all.data() + static_cast<size_t>(r) * per_rank;
     groups_by_dp[v[2]] = std::vector<int>(v + 4, v + per_rank);
-    const std::string host =
-        topology_.num_hosts() > 1 ? "[" + topology_.host_of_rank[static_cast<size_t>(r)] + "]" : "";
-    lines += fmt::format("{}[rank {}/{}] [tp:{}/{}][dp:{}/{}]\n", host, r, world_size(), v[0], v[1], v[2], v[3]);
+    lines += coordinates_of(topology_, r, world_size(), v[0], v[1], v[2], v[3]) + "\n";
   }
   std::vector<std::vector<int>> groups;
   for (auto& [dp_index, g] : groups_by_dp) groups.push_back(g);

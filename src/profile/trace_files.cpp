@@ -1,5 +1,7 @@
 #include "profile/trace_files.h"
 
+#include "comm/strings.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -31,14 +33,7 @@ void write_traces(const TraceBuffer& trace, const std::vector<CommTiming>& comms
   }
 
   // Merged: every rank's events travel to rank 0 as serialised JSON.
-  const std::string mine = events.dump();
-  std::vector<int64_t> sizes(static_cast<size_t>(world.size()));
-  int64_t my_size = static_cast<int64_t>(mine.size());
-  world.all_gather(&my_size, sizes.data(), 1, DType::i64);
-  int64_t total = 0;
-  for (auto s : sizes) total += s;
-  std::string all(static_cast<size_t>(total), '\0');
-  world.all_gather_v(mine.data(), all.data(), sizes, DType::u8);
+  const std::vector<std::string> all = all_gather_strings(world, events.dump());
   int64_t failed_ranks = failed.empty() ? 0 : 1;
   world.all_reduce(&failed_ranks, &failed_ranks, 1, DType::i64, ReduceOp::sum);
   if (world.rank() != 0) return;
@@ -46,11 +41,8 @@ void write_traces(const TraceBuffer& trace, const std::vector<CommTiming>& comms
     throw Error(fmt::format("writing traces failed on {} rank{}{}", failed_ranks, failed_ranks == 1 ? "" : "s",
                             failed.empty() ? " (not rank 0)" : ", " + failed));
   nlohmann::json merged = nlohmann::json::array();
-  size_t at = 0;
-  for (int64_t s : sizes) {
-    for (auto& e : nlohmann::json::parse(all.substr(at, static_cast<size_t>(s)))) merged.push_back(std::move(e));
-    at += static_cast<size_t>(s);
-  }
+  for (const std::string& rank_events : all)
+    for (auto& e : nlohmann::json::parse(rank_events)) merged.push_back(std::move(e));
   write_file_atomic(fmt::format("{}/profiler_logs_all_ranks_{}/all_ranks_{}.pt.trace.json", out_dir, tag, tag),
                     trace_document(std::move(merged), 0, world.size(), "mpi").dump());
 }

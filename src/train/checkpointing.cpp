@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "checkpoint/hf_llama.h"
+#include "comm/strings.h"
 
 namespace tpb {
 
@@ -94,7 +95,7 @@ InitialState load_initial_state(const TrainConfig& c, const ParallelDims& dims, 
   // Rank 0's step directory for every rank: each resolved `latest` on its own, and a save
   // committed in between would split them. Opening was checked before any rank started
   // (cli validate); a file changed since fails here, and the ranks agree on it.
-  const std::string resume_dir = ckpt::broadcast_string(world, c.resume_from);
+  const std::string resume_dir = broadcast_string(world, c.resume_from);
   try {
     if (!resume_dir.empty()) {
       ckpt::Checkpoint ck = ckpt::open_checkpoint(resume_dir);
@@ -112,7 +113,7 @@ InitialState load_initial_state(const TrainConfig& c, const ParallelDims& dims, 
   } catch (const Error& e) {
     s.error = fmt::format("rank {}: {}", world.rank(), e.what());
   }
-  s.error = ckpt::agree_on_error(world, s.error);
+  s.error = agree_on_error(world, s.error);
   if (!s.error.empty()) return s;
   const ckpt::LoadResult r = ckpt::load_state(world, store, p, held);
   if (!r.error.empty()) {

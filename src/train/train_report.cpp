@@ -63,12 +63,15 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, cons
   TrainSummary s;
   const int world_size = dims.world(), dp_size = dims.dp();
   const size_t iters = r.per_rank.empty() ? 0 : r.per_rank[0].size();
+  // Every iteration's slowest rank's step and rank 0's loss (the text plots), and the
+  // timed iterations' slowest steps (the summary's dt).
   std::vector<double> slowest;
   for (size_t i = 0; i < iters; ++i) {
-    if (r.per_rank[0][i].warmup) continue;
     double m = 0;
     for (const auto& rank : r.per_rank) m = std::max(m, rank[i].dt);
-    slowest.push_back(m);
+    s.loss_series.push_back(r.per_rank[0][i].loss);
+    s.dt_series_ms.push_back(m * 1e3);
+    if (!r.per_rank[0][i].warmup) slowest.push_back(m);
   }
   s.timed_iters = static_cast<int>(slowest.size());
   s.iters_done = static_cast<int>(iters);
@@ -106,12 +109,6 @@ TrainSummary summarize_training(const TrainResult& r, const TrainConfig& c, cons
   s.dense_peak_flops = r.dense_peak_flops;
   s.mfu_dense = s.dense_peak_flops > 0 ? s.model_flops_per_s / (world_size * s.dense_peak_flops) : 0;
   if (!r.device_peak_bytes.empty()) s.device_peak = summarize(r.device_peak_bytes);
-  for (size_t i = 0; i < iters; ++i) {
-    double m = 0;
-    for (const auto& rank : r.per_rank) m = std::max(m, rank[i].dt);
-    s.loss_series.push_back(r.per_rank[0][i].loss);
-    s.dt_series_ms.push_back(m * 1e3);
-  }
   if (iters) {
     s.loss_first = r.per_rank[0].front().loss;
     s.loss_last = r.per_rank[0].back().loss;
