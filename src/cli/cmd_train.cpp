@@ -22,6 +22,7 @@
 #include "checkpoint/hf_llama.h"
 #include "train/checkpointing.h"
 #include "sweep/report_tool.h"
+#include "train/progress_ticker.h"
 #include "train/train_report.h"
 
 namespace tpb {
@@ -144,6 +145,10 @@ class TrainCommand final : public Command {
                              "none: gradient bucket size for the DP all-reduce")->capture_default_str();
     add_ranged(sub, "--log-every", c_.log_every, range::positive(kMaxIters), "print a progress line every k iterations")
         ->capture_default_str();
+    add_ranged(sub, "--progress-every", progress_every_, range::reals(0, 86400),
+               "seconds between rank 0's progress lines inside a step that runs longer (where in the step, "
+               "ETA); 0: none")
+        ->capture_default_str();
     sub.add_flag("--profile", c_.profile, "write per-rank and merged Chrome/Perfetto traces into the run directory");
     // Checkpoints (docs/checkpoints.md).
     path_flag(sub.add_option("--save-dir", c_.save_dir,
@@ -229,7 +234,14 @@ class TrainCommand final : public Command {
       std::fflush(stdout);
     }
     const auto t_start = std::chrono::steady_clock::now();
+    ProgressTicker ticker(ctx.is_root() ? progress_every_ : 0, step_work_of(c.model, c.recompute), c.iters);
     TrainHooks hooks;
+    hooks.phase = [&](const std::string& name, const std::string& what) {
+      if (ctx.is_root()) ticker.startup_phase(name, what);
+    };
+    hooks.step_started = [&](int it) {
+      if (ctx.is_root()) ticker.step_started(it);
+    };
     hooks.stop_requested = [] { return StopSignals::received(); };
     hooks.run_config = files.config;
     hooks.note = [&](const std::string& line) {
@@ -241,6 +253,7 @@ class TrainCommand final : public Command {
       const IterRecord& r = step[static_cast<size_t>(world.rank())];
       watchdog.step_done(r.dt);
       if (!ctx.is_root()) return;
+      ticker.step_finished();
       files.metrics->append(train_metrics_lines(step));  // a failure is reported after the summary
       if ((r.iter + 1) % c.log_every != 0) return;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
@@ -570,6 +583,7 @@ class TrainCommand final : public Command {
   // Given or not: unset means the preset's value (or iters / 10 for the LR warm-up).
   std::optional<int64_t> dim_, layers_, heads_, kv_heads_, ffn_, vocab_, seq_, batch_, lr_warmup_;
   std::optional<float> lr_;
+  double progress_every_ = 30;     // --progress-every
   std::optional<double> timeout_;  // --timeout; unset: the watchdog's adaptive limit
   CLI::Option* prefetch_opt_ = nullptr;
   CLI::Option* bucket_opt_ = nullptr;

@@ -3,6 +3,7 @@
 #include "base/error.h"
 #include "kernels/ops.h"
 #include "parallel/conjugate.h"
+#include "profile/step_progress.h"
 
 namespace tpb {
 
@@ -39,10 +40,12 @@ BlockActivations& block_acts(TransformerActivations& a, int64_t l) {
   return a.blocks[a.recompute ? 0 : static_cast<size_t>(l)];
 }
 
-// Announces a unit's use to the hooks for the lifetime of the scope.
+// Announces a unit's use to the hooks for the lifetime of the scope, and where the step
+// is to its progress line (one relaxed atomic store).
 class UnitUse {
  public:
   UnitUse(UnitHooks* h, int unit, bool backward) : h_(h), unit_(unit), backward_(backward) {
+    step_progress::enter(backward ? step_progress::Phase::backward : step_progress::Phase::forward, unit);
     if (h_) h_->before_unit(unit_, backward_);
   }
   ~UnitUse() {

@@ -15,6 +15,7 @@
 #include "train/checkpointing.h"
 #include "train/data_parallel.h"
 #include "profile/step_clock.h"
+#include "profile/step_progress.h"
 
 namespace tpb {
 
@@ -116,10 +117,12 @@ double timed_step(TrainState& st, Communicator& tp, StepClock& clock, TraceBuffe
   clock.mark(kBackwardEnd);
   double norm = 0;
   {
+    step_progress::enter(step_progress::Phase::optimizer);
     ScopedSpan span(trace, "optimizer", "user_annotation");
     norm = data_parallel.optimizer_step(opt, it + 1, lr);
   }
   clock.mark(kStepEnd);
+  step_progress::enter(step_progress::Phase::idle);
   return norm;
 }
 
@@ -211,14 +214,25 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
   result.data_description = source.describe();
   result.device_description = pl.device == Device::cuda ? device::cuda_device_description() : "cpu";
   result.dense_peak_flops = pl.device == Device::cuda ? device::cuda_dense_peak_flops(pl.mixed()) : 0.0;
+  const auto phase = [&](const char* name, const std::string& what) {
+    if (hooks.phase) hooks.phase(name, what);
+  };
+  phase("GEMM peak", "measuring the GEMM peak (1024^3 GEMM x 5 on every rank, for MFU)");
   result.gemm_peak_flops = measure_gemm_peak(world, 1024, 5, pl);
 
+  const ParallelDims& dims = mesh.dims();
+  phase("model", fmt::format("building the model at tp {}{} x dp {} and its activations (batch {} x seq {}{})",
+                             dims.tp(), dims.sp() ? " (sp)" : "", dims.dp(), c.batch, c.model.seq,
+                             c.recompute ? ", --recompute block" : ""));
   const bool materialize = c.dp_shard != DpShard::full;
   TrainState st{ModelParams(c.model, mesh.dims(), mesh.tp_rank(), materialize, pl), {}, {}};
   st.acts = make_transformer_activations(c.model, st.params.local(), c.batch, c.recompute, pl, c.loss_chunk);
   st.data_parallel = make_data_parallel(c.dp_shard, st.params, mesh.dp(), mesh.tp(),
                                         static_cast<int64_t>(c.bucket_mb * (1 << 20)),
                                         c.dp_shard == DpShard::full ? c.prefetch : c.dp_overlap);
+  phase("initialising", !c.resume_from.empty()  ? "loading the checkpoint " + c.resume_from
+                        : !c.init_from.empty() ? "reading the weights " + c.init_from
+                                               : fmt::format("initialising the parameters (seed {})", c.seed));
   const InitialState init = load_initial_state(c, mesh.dims(), *st.data_parallel, st.params, world);
   if (!init.error.empty()) {
     result.load_error = init.error;
@@ -237,6 +251,7 @@ TrainResult run_training(const TrainConfig& c, DeviceMesh& mesh, TokenSource& so
     get_batch(source, it, static_cast<int64_t>(mesh.dp_rank()) * c.batch, st.acts.tokens, st.acts.targets);
     device::synchronize();
     world.barrier();
+    if (hooks.step_started) hooks.step_started(it);
     const size_t first_record = world.log().records().size();
     const float lr = learning_rate(opt, it + 1);  // once per step, outside the timed region
     const double norm = timed_step(st, mesh.tp(), clock, trace, opt, it, lr);

@@ -176,6 +176,11 @@ struct TrainHooks {
   std::function<void(const std::string&)> note;
   // The run's config.json, stored in every checkpoint.
   nlohmann::json run_config;
+  // On every rank: a start-up phase begins (a short name, and what it does), and
+  // iteration `it` begins (after its barrier, before its timed step). Rank 0's progress
+  // lines (train/progress_ticker.h).
+  std::function<void(const std::string& name, const std::string& what)> phase;
+  std::function<void(int it)> step_started;
 };
 
 // `source` is the run's token source, opened once by the caller. Ends early, on every rank

@@ -305,6 +305,42 @@ TEST(TrainInterruptGroup, CtrlCToTheProcessGroupStopsSlowStepsCleanly) {
   expect_whole_metrics(dir, summary["iters_done"].get<int>());
 }
 
+// A step that takes seconds (seq 512, dim 256, as above) is not silent: the start-up
+// phases are named as they begin and summarised with their times, and every
+// --progress-every seconds rank 0 says where in the step it is and when the step and the
+// run should end: from the work done in the first step ("~"), from the last step's length
+// after it. With --progress-every 0 there are no in-step lines.
+TEST(TrainProgress, SlowStepsSayWhereTheyAreWithAnEta) {
+  Scratch s;
+  const std::string slow = "--nproc 2 train --preset tiny --dim 256 --ffn-hidden 512 --seq 512 --batch 16 --tp 2 "
+                           "--warmup-iters 0 --iters 2 --no-plots --out " + s.dir.string();
+  Launch r(slow + " --progress-every 0.2", s.dir / "log");
+  ASSERT_EQ(r.wait(120), 0) << r.output;
+  const std::string& out = r.output;
+  const size_t gemm = out.find("start-up: measuring the GEMM peak");
+  const size_t model = out.find("start-up: building the model at tp 2 x dp 1");
+  const size_t init = out.find("start-up: initialising the parameters (seed 0)");
+  const size_t done = out.find("start-up done in ");
+  const size_t first = out.find("... iter 1/2  ");
+  const size_t second = out.find("... iter 2/2  ");
+  ASSERT_TRUE(gemm != std::string::npos && model != std::string::npos && init != std::string::npos &&
+              done != std::string::npos && first != std::string::npos && second != std::string::npos)
+      << out;
+  EXPECT_TRUE(gemm < model && model < init && init < done && done < first && first < second) << out;
+  EXPECT_NE(out.find("(GEMM peak ", done), std::string::npos) << out;
+  // The first step's estimate comes from its work; the second's from the first step.
+  const std::string line2 = out.substr(second, out.find('\n', second) - second);
+  EXPECT_NE(line2.find("into the step: "), std::string::npos) << line2;
+  EXPECT_NE(line2.find("(rank 0); ETA step "), std::string::npos) << line2;
+  EXPECT_EQ(line2.find('~'), std::string::npos) << line2;
+  EXPECT_NE(out.find("(rank 0), ~"), std::string::npos) << "no estimate from the first step's work: " << out;
+
+  Launch quiet(slow + " --progress-every 0", s.dir / "quiet.log");
+  ASSERT_EQ(quiet.wait(120), 0) << quiet.output;
+  EXPECT_EQ(quiet.output.find("... iter "), std::string::npos) << quiet.output;
+  EXPECT_NE(quiet.output.find("start-up done in "), std::string::npos) << quiet.output;
+}
+
 // Refused before training, with one message and a non-zero status, and nothing left behind.
 void expect_refused(const std::string& out_args, const fs::path& scratch, const std::string& says) {
   Launch r("--nproc 2" + kTiny + " --iters 50 " + out_args, scratch / "refused.log");
