@@ -236,12 +236,10 @@ class TrainCommand final : public Command {
     const auto t_start = std::chrono::steady_clock::now();
     ProgressTicker ticker(ctx.is_root() ? progress_every_ : 0, step_work_of(c.model, c.recompute), c.iters);
     TrainHooks hooks;
-    hooks.phase = [&](const std::string& name, const std::string& what) {
-      if (ctx.is_root()) ticker.startup_phase(name, what);
-    };
-    hooks.step_started = [&](int it) {
-      if (ctx.is_root()) ticker.step_started(it);
-    };
+    if (ctx.is_root()) {
+      hooks.phase = [&](const std::string& name, const std::string& what) { ticker.startup_phase(name, what); };
+      hooks.step_started = [&](int it) { ticker.step_started(it); };
+    }
     hooks.stop_requested = [] { return StopSignals::received(); };
     hooks.run_config = files.config;
     hooks.note = [&](const std::string& line) {

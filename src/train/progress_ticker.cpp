@@ -83,7 +83,6 @@ void ProgressTicker::startup_phase(const std::string& name, const std::string& w
     phases_.emplace_back(phase_name_, seconds(now - phase_start_));
   }
   phase_name_ = name;
-  phase_what_ = what;
   phase_start_ = now;
   print_locked("start-up: " + what);
 }

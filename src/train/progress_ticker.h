@@ -72,7 +72,7 @@ class ProgressTicker {
   Clock::time_point step_start_{}, last_line_{}, phase_start_{}, startup_start_{};
   double last_step_s_ = 0;
   bool in_startup_ = false;
-  std::string phase_name_, phase_what_;
+  std::string phase_name_;
   std::vector<std::pair<std::string, double>> phases_;
   std::thread thread_;
 };

@@ -20,15 +20,10 @@ namespace {
 using step_progress::Phase;
 using step_progress::Position;
 
+// The tiny preset with a third block, so that "block 2 of 3" has a block on either side.
 ModelConfig tiny() {
-  ModelConfig c;
-  c.dim = 8;
+  ModelConfig c = model_preset("tiny");
   c.n_layers = 3;
-  c.n_heads = 2;
-  c.n_kv_heads = 1;
-  c.ffn_hidden = 12;
-  c.vocab = 11;
-  c.seq = 5;
   return c;
 }
 
@@ -80,8 +75,7 @@ TEST(StepProgress, TheModelAnnouncesEveryUnitInOrderWithRecompute) { expect_walk
 TEST(StepProgress, FractionOfTheStepMatchesItsClosedForm) {
   // Block forward b = 2 x 700,416 + 4 x 2048 x 256, head h = 2 x 32000 x 256 (the
   // ezpz-fsdp-tp preset at seq 2048): step = L b + 3 h + L k b, k = 2 (3 with recompute).
-  ModelConfig m;
-  m.dim = 256, m.n_layers = 8, m.n_heads = 32, m.n_kv_heads = 4, m.ffn_hidden = 720, m.vocab = 32000, m.seq = 2048;
+  const ModelConfig m = model_preset("ezpz-fsdp-tp");
   const double b = 2.0 * 700416 + 4.0 * 2048 * 256, h = 2.0 * 32000 * 256;
   for (const bool recompute : {false, true}) {
     const step_progress::StepWork w = step_work_of(m, recompute);
